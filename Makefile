@@ -1,0 +1,20 @@
+# densekd: `make demo` and `make test` each set everything up on a fresh machine.
+PY := .venv/bin/python
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install demo test bench clean-demo
+
+install:  ## create .venv (torch, mmcv built once into ~/.cache/densekd, mmdet, lightning, ...)
+	bash tools/install_env.sh
+
+demo: install  ## make the demo data, train teacher / student / distilled student, print the table
+	$(PY) tools/demo.py
+
+test: install  ## the test suite
+	$(PY) -m pytest -q tests
+
+bench: install  ## benchmarks; results are recorded in bench/RESULTS.md
+	$(PY) bench/kd_overhead.py
+
+clean-demo:
+	rm -rf data/shapes work_dirs/demo work_dirs/faster_rcnn_*_shapes
