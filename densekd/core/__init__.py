@@ -1,0 +1,1 @@
+"""The task-agnostic foundation shared by the three method wings."""

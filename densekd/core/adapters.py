@@ -1,0 +1,47 @@
+"""Student -> teacher feature adapters: 2D maps (ConvAdapter) and vectors or tokens (LinearAdapter).
+
+With the input width left as None the adapter uses a lazy layer, which learns its input width at the
+first forward; run one forward (e.g. on a dummy batch) before building the optimizer.
+"""
+from torch import nn
+
+from densekd.core.registry import MODELS
+
+__all__ = ["ConvAdapter", "LinearAdapter"]
+
+
+@MODELS.register_module()
+class ConvAdapter(nn.Module):
+    """Conv (kernel 1 or 3, same H, W) + optional BatchNorm: (N, Cs, H, W) -> (N, Ct, H, W)."""
+
+    def __init__(self, out_channels, in_channels=None, kernel_size=1, norm=True):
+        super().__init__()
+        if kernel_size not in (1, 3):
+            raise ValueError(f"kernel_size must be 1 or 3, got {kernel_size}")
+        conv_args = dict(kernel_size=kernel_size, padding=kernel_size // 2, bias=not norm)
+        if in_channels is None:
+            self.conv = nn.LazyConv2d(out_channels, **conv_args)
+        else:
+            self.conv = nn.Conv2d(in_channels, out_channels, **conv_args)
+        self.norm = nn.BatchNorm2d(out_channels) if norm else nn.Identity()
+
+    def forward(self, x):
+        if x.dim() != 4:
+            raise ValueError(f"ConvAdapter expects (N, C, H, W) features, got shape {tuple(x.shape)}")
+        return self.norm(self.conv(x))
+
+
+@MODELS.register_module()
+class LinearAdapter(nn.Module):
+    """Linear + optional LayerNorm on the last dim: (..., Ds) -> (..., Dt)."""
+
+    def __init__(self, out_features, in_features=None, norm=False):
+        super().__init__()
+        if in_features is None:
+            self.linear = nn.LazyLinear(out_features)
+        else:
+            self.linear = nn.Linear(in_features, out_features)
+        self.norm = nn.LayerNorm(out_features) if norm else nn.Identity()
+
+    def forward(self, x):
+        return self.norm(self.linear(x))

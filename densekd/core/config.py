@@ -1,0 +1,33 @@
+"""Loading densekd configs (mmengine Python configs) with errors that say what to do."""
+import os
+
+from mmengine.config import Config, DictAction
+
+__all__ = ["load_config", "DictAction", "default_work_dir"]
+
+
+def load_config(path, cfg_options=None):
+    """Read an mmengine config file, apply ``--cfg-options`` overrides, check the required keys."""
+    if not os.path.isfile(path):
+        configs = os.path.join(os.path.dirname(path) or ".", "")
+        raise FileNotFoundError(f"config file not found: {path} — configs live under configs/ "
+                                f"(looked in {configs})")
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as err:
+        raise SyntaxError(f"config {path} is not valid Python: line {err.lineno}: {err.msg}. "
+                          "Fix the file; configs are plain Python assignments.") from None
+    except Exception as err:  # mmengine wraps syntax errors of _base_ files and others
+        raise ValueError(f"config {path} could not be read: {err}") from err
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    for key in ("model", "train_cfg"):
+        if key not in cfg:
+            raise KeyError(f"config {path} has no '{key}': every densekd config needs 'model' "
+                           "(the student) and 'train_cfg' (max_iters, val_interval)")
+    return cfg
+
+
+def default_work_dir(config_path):
+    """``work_dirs/<config name>``, the mmdet convention."""
+    return os.path.join("work_dirs", os.path.splitext(os.path.basename(config_path))[0])

@@ -1,0 +1,89 @@
+"""Distillers: recorded student/teacher features -> named, weighted distillation losses."""
+import torch
+from torch import nn
+
+from .losses import warmup_factor
+from .registry import MODELS, build
+
+
+class Distiller(nn.Module):
+    """Base distiller: declares which features to record and weights its losses.
+
+    Subclasses list the features they need in ``student_features`` / ``teacher_features`` and
+    implement :meth:`compute_losses`, returning raw (unweighted) losses by name. Each loss is
+    multiplied by ``loss_weights[name]`` and ramped up linearly over ``warmup_iters[name]``
+    steps (a number applies to every loss).
+    """
+
+    def __init__(self, student_features, teacher_features, loss_weights, warmup_iters=0):
+        super().__init__()
+        self.student_features = list(student_features)
+        self.teacher_features = list(teacher_features)
+        self.loss_weights = dict(loss_weights)
+        if isinstance(warmup_iters, dict):
+            unknown = set(warmup_iters) - set(self.loss_weights)
+            if unknown:
+                raise KeyError(f"warmup_iters names unknown losses {sorted(unknown)}; "
+                               f"the losses are {sorted(self.loss_weights)}")
+            self.warmup_iters = {k: warmup_iters.get(k, 0) for k in self.loss_weights}
+        else:
+            self.warmup_iters = {k: warmup_iters for k in self.loss_weights}
+
+    def compute_losses(self, student_feats, teacher_feats, data):
+        """Return ``{name: unweighted loss}`` from the recorded features and the batch."""
+        raise NotImplementedError
+
+    def materialize(self, student_feats, teacher_feats):
+        """Run once at build time on dummy features: infer lazy widths and check shapes."""
+
+    def forward(self, student_feats, teacher_feats, data=None, step=0):
+        """Return ``{name: weighted loss}`` for training step ``step``."""
+        raw = self.compute_losses(student_feats, teacher_feats, data)
+        return {
+            name: value * self.loss_weights[name] * warmup_factor(step, self.warmup_iters[name])
+            for name, value in raw.items()
+        }
+
+
+@MODELS.register_module()
+class FeatureMimicDistiller(Distiller):
+    """Classic feature mimicking (FitNets on FPN levels): loss(adapter(student_i), teacher_i).
+
+    ``student_features[i]`` is paired with ``teacher_features[i]``; one adapter per pair when
+    ``adapter`` is given (its output width is taken from the teacher feature), else the widths
+    must already match. The per-pair losses are summed into ``loss_mimic``.
+    """
+
+    def __init__(self, student_features, teacher_features, adapter=None,
+                 loss=dict(type="FeatureMSELoss"), loss_weight=1.0, warmup_iters=0):
+        super().__init__(student_features, teacher_features,
+                         loss_weights=dict(loss_mimic=loss_weight), warmup_iters=warmup_iters)
+        if len(self.student_features) != len(self.teacher_features):
+            raise ValueError(
+                f"FeatureMimicDistiller pairs features one to one, but got "
+                f"{len(self.student_features)} student and {len(self.teacher_features)} teacher paths"
+            )
+        self.adapter_cfg = adapter
+        self.adapters = nn.ModuleList()  # filled by materialize(), once the widths are known
+        self.loss = build(loss)
+
+    def materialize(self, student_feats, teacher_feats):
+        pairs = zip(self.student_features, self.teacher_features)
+        for s_path, t_path in pairs:
+            s, t = student_feats[s_path], teacher_feats[t_path]
+            if self.adapter_cfg is None:
+                if s.shape[1] != t.shape[1]:
+                    raise ValueError(
+                        f"student feature '{s_path}' has {s.shape[1]} channels but teacher feature "
+                        f"'{t_path}' has {t.shape[1]}, and the distiller has no adapter: add "
+                        "adapter=dict(type='ConvAdapter') to the distiller config"
+                    )
+                self.adapters.append(nn.Identity())
+            else:
+                adapter = build(dict(self.adapter_cfg, out_channels=t.shape[1], in_channels=s.shape[1]))
+                self.adapters.append(adapter.to(s.device))
+
+    def compute_losses(self, student_feats, teacher_feats, data):
+        pairs = zip(self.adapters, self.student_features, self.teacher_features)
+        total = sum(self.loss(adapter(student_feats[s]), teacher_feats[t]) for adapter, s, t in pairs)
+        return dict(loss_mimic=total)

@@ -1,0 +1,88 @@
+"""Mask generation shared by the method wings: boxes -> grid masks, learnable selection masks, top-k."""
+import math
+
+import torch
+from torch import nn
+
+from densekd.core.registry import MODELS
+
+__all__ = ["boxes_to_mask", "LearnableSelectionMasks", "select_topk"]
+
+
+def boxes_to_mask(boxes, image_size, grid_size):
+    """Boxes (N, 4) xyxy in image pixels -> (N, h, w) float mask of the grid cells whose centre is inside."""
+    if boxes.dim() != 2 or boxes.shape[-1] != 4:
+        raise ValueError(f"boxes must be (N, 4) xyxy, got shape {tuple(boxes.shape)}")
+    image_h, image_w = image_size
+    grid_h, grid_w = grid_size
+    boxes = boxes.float()
+    device = boxes.device
+    centre_x = (torch.arange(grid_w, device=device, dtype=torch.float32) + 0.5) * (image_w / grid_w)
+    centre_y = (torch.arange(grid_h, device=device, dtype=torch.float32) + 0.5) * (image_h / grid_h)
+    x1, y1, x2, y2 = boxes[:, 0:1], boxes[:, 1:2], boxes[:, 2:3], boxes[:, 3:4]  # (N, 1) each
+    inside_x = (centre_x >= x1) & (centre_x < x2)  # (N, w)
+    inside_y = (centre_y >= y1) & (centre_y < y2)  # (N, h)
+    return (inside_y[:, :, None] & inside_x[:, None, :]).float()
+
+
+@MODELS.register_module()
+class LearnableSelectionMasks(nn.Module):
+    """M learnable selection units (M, C) turning features (N, C, H, W) into soft masks.
+
+    mode 'spatial': (N, C, H, W) -> (N, M, H, W), one sigmoid map per unit over positions.
+    mode 'channel': (N, C, H, W) -> (N, M, C), one sigmoid gate per unit over channels.
+    """
+
+    modes = ("spatial", "channel")
+
+    def __init__(self, channels, num_masks, mode="spatial"):
+        super().__init__()
+        if mode not in self.modes:
+            raise ValueError(f"mode must be one of {self.modes}, got {mode!r}")
+        if channels < 1 or num_masks < 1:
+            raise ValueError(
+                f"channels and num_masks must be >= 1, got channels={channels}, num_masks={num_masks}"
+            )
+        self.channels = channels
+        self.num_masks = num_masks
+        self.mode = mode
+        self.units = nn.Parameter(torch.empty(num_masks, channels))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Uniform in +-1/sqrt(C), the scale nn.Linear uses."""
+        bound = 1.0 / math.sqrt(self.channels)
+        nn.init.uniform_(self.units, -bound, bound)
+
+    def forward(self, features):
+        if features.dim() != 4 or features.shape[1] != self.channels:
+            raise ValueError(
+                f"{type(self).__name__} expects features (N, {self.channels}, H, W), got shape "
+                f"{tuple(features.shape)} — set channels={features.shape[1] if features.dim() == 4 else '?'} "
+                "or adapt the features first."
+            )
+        units = self.units.to(features.dtype)
+        if self.mode == "spatial":
+            return torch.sigmoid(torch.einsum("mc,nchw->nmhw", units, features))
+        pooled = features.mean(dim=(2, 3))  # (N, C)
+        return torch.sigmoid(units[None] * pooled[:, None, :])  # (N, M, C)
+
+    def extra_repr(self):
+        return f"channels={self.channels}, num_masks={self.num_masks}, mode={self.mode!r}"
+
+
+def select_topk(scores, k, temperature=None):
+    """Top-k of scores (..., L) on the last dim -> (indices (..., k'), weights (..., k')), k' = min(k, L).
+
+    Weights are ones, or softmax(top_scores / temperature) * k' (they sum to k') when a temperature
+    is given.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if temperature is not None and temperature <= 0:
+        raise ValueError(f"temperature must be > 0 or None, got {temperature}")
+    k = min(k, scores.shape[-1])
+    top_scores, indices = scores.topk(k, dim=-1)
+    if temperature is None:
+        return indices, torch.ones_like(top_scores)
+    return indices, torch.softmax(top_scores / temperature, dim=-1) * k

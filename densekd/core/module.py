@@ -1,0 +1,226 @@
+"""DistillModule: a student, a frozen teacher and a distiller, trained by Lightning."""
+import os
+import random
+
+import lightning as L
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.evaluator import Evaluator
+from mmdet.registry import METRICS
+from torch import nn
+
+from .data import _mix
+from .optim import build_lr_scheduler, build_optimizer
+from .recorder import FeatureRecorder
+from .registry import MODELS, build
+
+TEACHER_PREFIX = "teacher."
+STUDENT_PREFIX = "student."
+
+
+def load_state_dict_file(path, what="checkpoint", hint=""):
+    """Load a densekd/Lightning or native mmdet checkpoint's weights (``weights_only``)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} not found: {path}" + (f" — {hint}" if hint else ""))
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return ckpt.get("state_dict", ckpt)
+
+
+def strip_prefix(state_dict, prefix):
+    """Keep the entries under ``prefix`` without it; a state dict without the prefix is returned as is."""
+    if not any(k.startswith(prefix) for k in state_dict):
+        return state_dict
+    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+
+
+def build_teacher(teacher_cfg):
+    """Build the teacher from ``dict(config=PATH or model=DICT, checkpoint=PATH)``, frozen, eval."""
+    if "model" in teacher_cfg:
+        model_cfg = teacher_cfg["model"]
+        source = "the teacher's config"
+    else:
+        config_path = teacher_cfg["config"]
+        if not os.path.isfile(config_path):
+            raise FileNotFoundError(f"teacher config not found: {config_path}")
+        model_cfg = Config.fromfile(config_path).model
+        source = config_path
+    teacher = build(model_cfg)
+    checkpoint = teacher_cfg.get("checkpoint")
+    if checkpoint is None:
+        raise ValueError("teacher.checkpoint is not set: a teacher must be trained weights")
+    hint = f"train the teacher first with `python tools/train.py {source}`" \
+        if "config" in teacher_cfg else "train the teacher first"
+    state = strip_prefix(load_state_dict_file(checkpoint, "teacher checkpoint", hint), STUDENT_PREFIX)
+    teacher.load_state_dict(state, strict=True)
+    teacher.requires_grad_(False)
+    return teacher.eval()
+
+
+class DistillModule(L.LightningModule):
+    """Trains ``student`` (an mmengine/mmdet model) with its own losses plus the distiller's.
+
+    Without ``teacher`` and ``distiller`` it simply trains the student (used for teachers and
+    baselines). The teacher is frozen, outside the optimizer, run under ``torch.no_grad()``, kept
+    in eval mode whatever Lightning asks, and never written into checkpoints.
+    """
+
+    def __init__(self, student: nn.Module, teacher: nn.Module = None, distiller: nn.Module = None,
+                 optim_wrapper=None, lr_schedule=None, max_iters=1, evaluators=None, seed=0,
+                 teacher_forward="extract_feat", dummy_input_size=(64, 64)):
+        super().__init__()
+        if (teacher is None) != (distiller is None):
+            raise ValueError("give both a teacher and a distiller, or neither (plain training)")
+        self.student = student
+        self.distiller = distiller
+        self.teacher = teacher
+        self.teacher_forward = teacher_forward
+        if teacher is not None:
+            teacher.requires_grad_(False)
+            self.student_recorder = FeatureRecorder(student, distiller.student_features)
+            self.teacher_recorder = FeatureRecorder(teacher, distiller.teacher_features)
+            self._materialize(dummy_input_size)
+        self.optim_wrapper_cfg = optim_wrapper or dict(optimizer=dict(type="SGD", lr=0.01, momentum=0.9))
+        self.lr_schedule = dict(lr_schedule or {})
+        self.max_iters = max_iters
+        self.evaluator_cfgs = evaluators or {}  # split -> metric config(s)
+        self.seed = seed
+
+    @classmethod
+    def from_config(cls, cfg, with_teacher=True):
+        """Build from a densekd config: ``model`` (the student), optional ``teacher`` and ``distiller``."""
+        distill = with_teacher and cfg.get("teacher") is not None
+        return cls(
+            student=build(cfg.model),
+            teacher=build_teacher(cfg.teacher) if distill else None,
+            distiller=build(cfg.distiller) if distill else None,
+            optim_wrapper=cfg.get("optim_wrapper"),
+            lr_schedule=cfg.get("lr_schedule"),
+            max_iters=cfg.train_cfg.max_iters,
+            evaluators=dict(val=cfg.get("val_evaluator"), test=cfg.get("test_evaluator")),
+            seed=cfg.get("seed", 0),
+            teacher_forward=cfg.get("teacher_forward", "extract_feat"),
+        )
+
+    # --- the teacher stays frozen -------------------------------------------------------------
+    def train(self, mode=True):
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def on_save_checkpoint(self, checkpoint):
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith(TEACHER_PREFIX)]:
+            del state[key]
+
+    def on_load_checkpoint(self, checkpoint):
+        if self.teacher is not None:  # rebuilt from its own checkpoint; put it back for strict loading
+            state = checkpoint["state_dict"]
+            for key, value in self.teacher.state_dict().items():
+                state[TEACHER_PREFIX + key] = value
+
+    # --- training -----------------------------------------------------------------------------
+    def _run_teacher(self, images):
+        return getattr(self.teacher, self.teacher_forward)(images)
+
+    @torch.no_grad()
+    def _materialize(self, input_size):
+        """One dummy forward through both models so the distiller can infer widths and check shapes."""
+        images = torch.zeros(1, 3, *input_size)
+        was_training = self.student.training
+        self.student.eval()
+        with self.student_recorder, self.teacher_recorder:
+            self.student.extract_feat(images)
+            self._run_teacher(images)
+        self.student.train(was_training)
+        self.distiller.materialize(self.student_recorder.records, self.teacher_recorder.records)
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        return batch  # the student's data_preprocessor moves inputs and data samples itself
+
+    def on_train_batch_start(self, batch, batch_idx):
+        # Every step's randomness (RoI sampling, dropout) is a function of (seed, step, rank)
+        # alone, so a resumed run repeats an uninterrupted one exactly.
+        step_seed = _mix(self.seed, 2, self.global_step, self.global_rank)
+        random.seed(step_seed)
+        np.random.seed(step_seed)
+        torch.manual_seed(step_seed)
+
+    def training_step(self, batch, batch_idx):
+        data = self.student.data_preprocessor(batch, training=True)
+        if self.teacher is None:
+            losses = self.student.loss(data["inputs"], data["data_samples"])
+            distill_losses = {}
+        else:
+            with torch.no_grad(), self.teacher_recorder:
+                self._run_teacher(data["inputs"])
+            with self.student_recorder:
+                losses = self.student.loss(data["inputs"], data["data_samples"])
+            distill_losses = self.distiller(self.student_recorder.records,
+                                            self.teacher_recorder.records, data, self.global_step)
+        task_loss, log_vars = self.student.parse_losses(losses)
+        total = task_loss + sum(distill_losses.values())
+        named = {**{k: v for k, v in log_vars.items() if k != "loss"},
+                 **{k: v.detach() for k, v in distill_losses.items()}}
+        if not torch.isfinite(total):
+            bad = [k for k, v in {**log_vars, **distill_losses}.items()
+                   if torch.is_tensor(v) and not torch.isfinite(v).all()]
+            raise FloatingPointError(
+                f"non-finite loss at step {self.global_step}: {bad or ['loss']} "
+                f"(total {total.item()}). Training stopped; the last checkpoint is left as it was. "
+                "Lower the learning rate or the loss weights, or add warm-up."
+            )
+        batch_size = len(data["data_samples"])
+        self.log("train/loss", total.detach(), prog_bar=True, batch_size=batch_size)
+        for name, value in named.items():
+            self.log(f"train/{name}", value, batch_size=batch_size)
+        return total
+
+    def configure_optimizers(self):
+        trainable = nn.ModuleDict({"student": self.student})
+        if self.distiller is not None:
+            trainable["distiller"] = self.distiller
+        optimizer = build_optimizer(trainable, self.optim_wrapper_cfg)
+        scheduler = build_lr_scheduler(optimizer, self.max_iters, **self.lr_schedule)
+        return dict(optimizer=optimizer, lr_scheduler=dict(scheduler=scheduler, interval="step"))
+
+    # --- evaluation ---------------------------------------------------------------------------
+    def _start_eval(self, split):
+        cfgs = self.evaluator_cfgs.get(split)
+        if cfgs is None:
+            raise ValueError(f"the config has no {split}_evaluator: add one (e.g. CocoMetric)")
+        cfgs = cfgs if isinstance(cfgs, (list, tuple)) else [cfgs]
+        self.evaluator = Evaluator([build(c, METRICS) for c in cfgs])
+        datamodule = self.trainer.datamodule
+        self.evaluator.dataset_meta = datamodule.dataset(split).metainfo
+        self._eval_size = len(datamodule.dataset(split))
+
+    def _eval_step(self, batch):
+        outputs = self.student.val_step(batch)
+        self.evaluator.process(data_samples=outputs, data_batch=batch)
+
+    def _finish_eval(self, prefix):
+        metrics = self.evaluator.evaluate(self._eval_size)
+        self.eval_metrics = metrics
+        for name, value in metrics.items():
+            if isinstance(value, (int, float)):
+                self.log(f"{prefix}/{name}", float(value), sync_dist=False, rank_zero_only=False)
+
+    def on_validation_epoch_start(self):
+        self._start_eval("val")
+
+    def validation_step(self, batch, batch_idx):
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self):
+        self._finish_eval("val")
+
+    def on_test_epoch_start(self):
+        self._start_eval("test")
+
+    def test_step(self, batch, batch_idx):
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self):
+        self._finish_eval("test")

@@ -1,0 +1,66 @@
+"""The Lightning Trainer densekd trains and tests with: checkpoints, logs, progress, devices."""
+import os
+import warnings
+
+import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+
+# Expected here: the frozen teacher is in eval mode by design, and the student's data
+# preprocessor (not Lightning) moves batches to the device.
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+warnings.filterwarnings("ignore", message=r"You have overridden `transfer_batch_to_device`")
+
+
+class IterationProgressBar(TQDMProgressBar):
+    """A progress bar over iterations (the train loader is endless), with ETA."""
+
+    @property
+    def total_train_batches(self):
+        return self.trainer.max_steps
+
+
+def build_trainer(cfg, work_dir, devices=None, accelerator=None, for_test=False):
+    """A Trainer from ``cfg.train_cfg`` / ``cfg.trainer``; ``devices``/``accelerator`` override it."""
+    train_cfg = cfg.train_cfg
+    extra = dict(cfg.get("trainer", {}))  # any other Trainer argument, e.g. precision, num_nodes
+    devices = devices or extra.pop("devices", 1)
+    accelerator = accelerator or extra.pop("accelerator", "auto")
+    extra.pop("devices", None), extra.pop("accelerator", None)
+    multi = (isinstance(devices, int) and devices > 1) or extra.get("num_nodes", 1) > 1
+    strategy = extra.pop("strategy", "ddp" if multi else "auto")
+    loggers = [CSVLogger(work_dir, name="logs", version=""),
+               TensorBoardLogger(work_dir, name="tensorboard", version="")]
+    callbacks = [IterationProgressBar()]
+    if not for_test:
+        interval = train_cfg.get("checkpoint_interval", train_cfg.get("val_interval", train_cfg.max_iters))
+        callbacks += [
+            ModelCheckpoint(dirpath=work_dir, filename="iter_{step}", every_n_train_steps=interval,
+                            save_last=True, save_top_k=-1 if train_cfg.get("keep_all_checkpoints") else 0),
+            LearningRateMonitor(logging_interval="step"),
+        ]
+        if train_cfg.get("best_metric"):
+            callbacks.append(ModelCheckpoint(dirpath=work_dir, filename="best", save_top_k=1,
+                                             monitor=f"val/{train_cfg.best_metric}", mode="max"))
+    return L.Trainer(
+        default_root_dir=work_dir,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        max_steps=train_cfg.max_iters,
+        val_check_interval=train_cfg.get("val_interval", train_cfg.max_iters),
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,  # DetDataModule shards its own loaders
+        log_every_n_steps=train_cfg.get("log_interval", 10),
+        logger=loggers,
+        callbacks=callbacks,
+        enable_model_summary=False,
+        **extra,
+    )
+
+
+def last_checkpoint(work_dir):
+    """Path of ``work_dir/last.ckpt`` (what ``--resume`` without a path resumes from)."""
+    return os.path.join(work_dir, "last.ckpt")
