@@ -1,0 +1,14 @@
+# The demo student distilled from the demo teacher by feature mimicking on all five FPN levels:
+# a 1x1 conv adapter widens each student level to the teacher's, then MSE.
+_base_ = ['./faster_rcnn_student_shapes.py']
+teacher = dict(config='configs/demo/faster_rcnn_teacher_shapes.py',
+               checkpoint='work_dirs/faster_rcnn_teacher_shapes/last.ckpt')
+fpn_levels = [f'neck[{i}]' for i in range(5)]
+distiller = dict(
+    type='FeatureMimicDistiller',
+    student_features=fpn_levels,
+    teacher_features=fpn_levels,
+    adapter=dict(type='ConvAdapter', kernel_size=1, norm=False),
+    loss=dict(type='FeatureMSELoss'),
+    loss_weight=1.0,
+    warmup_iters=50)

@@ -1,0 +1,45 @@
+"""Evaluate a trained student: print a metrics table and write WORK_DIR/metrics.json.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
+"""
+import argparse
+import json
+import os
+import sys
+
+from densekd import DistillModule
+from densekd.core.config import DictAction, default_work_dir, load_config
+from densekd.core.data import DetDataModule
+from densekd.core.module import STUDENT_PREFIX, load_state_dict_file, strip_prefix
+from densekd.core.report import metrics_table
+from densekd.core.trainer import build_trainer
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config")
+    parser.add_argument("checkpoint", help="a densekd training checkpoint or an exported student")
+    parser.add_argument("--work-dir", help="where metrics.json goes; default: work_dirs/<config name>")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={})
+    parser.add_argument("--accelerator", choices=["cpu", "gpu", "auto"], default=None)
+    args = parser.parse_args(argv)
+
+    cfg = load_config(args.config, args.cfg_options)
+    work_dir = args.work_dir or cfg.get("work_dir") or default_work_dir(args.config)
+    os.makedirs(work_dir, exist_ok=True)
+    datamodule = DetDataModule(cfg)
+    module = DistillModule.from_config(cfg, with_teacher=False)  # only the student is evaluated
+    state = strip_prefix(load_state_dict_file(args.checkpoint, "checkpoint"), STUDENT_PREFIX)
+    module.student.load_state_dict(state, strict=True)
+    trainer = build_trainer(cfg, work_dir, devices=1, accelerator=args.accelerator, for_test=True)
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    metrics = {k: v for k, v in module.eval_metrics.items() if isinstance(v, (int, float))}
+    with open(os.path.join(work_dir, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    print(f"{args.config} @ {args.checkpoint}\n{metrics_table(metrics)}")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

@@ -1,0 +1,69 @@
+"""Train a model (plain or distilled) from a densekd config.
+
+    python tools/train.py configs/demo/faster_rcnn_r18_mimic_shapes.py [--work-dir DIR]
+        [--cfg-options k=v ...] [--resume [CKPT]] [--devices N] [--accelerator cpu|gpu|auto]
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import lightning as L
+
+from densekd import DistillModule
+from densekd.core.config import DictAction, default_work_dir, load_config
+from densekd.core.data import DetDataModule
+from densekd.core.trainer import build_trainer, last_checkpoint
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config")
+    parser.add_argument("--work-dir", help="default: work_dirs/<config name>")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
+                        help="override config entries, e.g. train_cfg.max_iters=100")
+    parser.add_argument("--resume", nargs="?", const="last", default=None,
+                        help="resume from CKPT, or from WORK_DIR/last.ckpt when no path is given")
+    parser.add_argument("--devices", type=int, default=None, help="devices per node")
+    parser.add_argument("--accelerator", choices=["cpu", "gpu", "auto"], default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options)
+    work_dir = args.work_dir or cfg.get("work_dir") or default_work_dir(args.config)
+    os.makedirs(work_dir, exist_ok=True)
+    ckpt_path = None
+    if args.resume:
+        ckpt_path = last_checkpoint(work_dir) if args.resume == "last" else args.resume
+        if not os.path.isfile(ckpt_path):
+            raise FileNotFoundError(f"checkpoint to resume from not found: {ckpt_path}")
+    cfg.dump(os.path.join(work_dir, "config.py"))
+
+    L.seed_everything(cfg.get("seed", 0), workers=True, verbose=False)
+    datamodule = DetDataModule(cfg)  # checks the data exists before building any model
+    module = DistillModule.from_config(cfg)
+    trainer = build_trainer(cfg, work_dir, args.devices, args.accelerator)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    elapsed = time.perf_counter() - start
+    # The final state, whatever the checkpoint interval; after Ctrl-C too, so nothing is lost.
+    trainer.save_checkpoint(last_checkpoint(work_dir))
+    if trainer.interrupted:
+        print(f"interrupted at iteration {trainer.global_step}; continue with: "
+              f"python tools/train.py {args.config} --work-dir {work_dir} --resume", file=sys.stderr)
+        sys.exit(130)
+    if trainer.is_global_zero:
+        summary = dict(config=args.config, iterations=trainer.global_step, train_time_s=round(elapsed, 1),
+                       resumed_from=ckpt_path)
+        with open(os.path.join(work_dir, "train_summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        print(f"trained {trainer.global_step} iterations in {elapsed:.0f} s; "
+              f"checkpoint: {last_checkpoint(work_dir)}")
+    return trainer
+
+
+if __name__ == "__main__":
+    sys.exit(main() and 0)
