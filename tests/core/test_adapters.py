@@ -1,0 +1,60 @@
+"""Student -> teacher adapters: width inference, shapes, autocast."""
+import pytest
+import torch
+
+from densekd.core.adapters import ConvAdapter, LinearAdapter
+from densekd.core.losses import mse_loss
+from densekd.core.registry import MODELS
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@pytest.mark.parametrize("kernel_size", [1, 3])
+def test_conv_adapter_infers_width_and_keeps_size(kernel_size):
+    adapter = ConvAdapter(out_channels=8, kernel_size=kernel_size)
+    out = adapter(torch.randn(2, 3, 5, 7))
+    assert out.shape == (2, 8, 5, 7)
+    assert adapter.conv.weight.shape == (8, 3, kernel_size, kernel_size)
+
+
+def test_conv_adapter_explicit_width_no_norm():
+    adapter = ConvAdapter(out_channels=4, in_channels=2, norm=False)
+    # a 1x1 conv with weight 1 everywhere and bias 0 sums the channels: 1 + 2 = 3 everywhere
+    with torch.no_grad():
+        adapter.conv.weight.fill_(1.0)
+        adapter.conv.bias.zero_()
+    x = torch.stack([torch.ones(3, 3), 2 * torch.ones(3, 3)])[None]
+    torch.testing.assert_close(adapter(x), torch.full((1, 4, 3, 3), 3.0))
+
+
+def test_conv_adapter_rejects_bad_kernel():
+    with pytest.raises(ValueError, match="got 5"):
+        ConvAdapter(8, kernel_size=5)
+
+
+def test_linear_adapter_infers_width():
+    adapter = LinearAdapter(out_features=6, norm=True)
+    out = adapter(torch.randn(2, 4, 5))
+    assert out.shape == (2, 4, 6)
+    assert adapter.linear.weight.shape == (6, 5)
+    assert LinearAdapter(3, in_features=5)(torch.randn(7, 5)).shape == (7, 3)
+
+
+@pytest.mark.parametrize("norm", [True, False])
+def test_adapters_under_autocast(norm):
+    dtype = torch.float16 if DEVICE == "cuda" else torch.bfloat16
+    conv = ConvAdapter(8, norm=norm).to(DEVICE)
+    linear = LinearAdapter(6, norm=norm).to(DEVICE)
+    x = torch.randn(2, 3, 4, 4, device=DEVICE, requires_grad=True)
+    with torch.autocast(device_type=DEVICE, dtype=dtype):
+        feature_map = conv(x)
+        tokens = linear(feature_map.flatten(2).transpose(1, 2))  # (N, HW, 8) -> (N, HW, 6)
+        loss = mse_loss(feature_map, torch.zeros(2, 8, 4, 4, device=DEVICE)) + tokens.float().mean()
+    loss.backward()
+    assert feature_map.shape == (2, 8, 4, 4) and tokens.shape == (2, 16, 6)
+    assert torch.isfinite(loss) and x.grad.abs().sum() > 0
+
+
+def test_adapter_registry_build():
+    adapter = MODELS.build(dict(type="ConvAdapter", out_channels=16, kernel_size=3))
+    assert adapter(torch.randn(1, 4, 6, 6)).shape == (1, 16, 6, 6)

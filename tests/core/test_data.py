@@ -1,0 +1,33 @@
+import itertools
+
+import pytest
+
+from densekd.core.data import DetDataModule, InfiniteSampler
+from densekd.core.config import load_config
+
+
+def take(sampler, n):
+    return list(itertools.islice(iter(sampler), n))
+
+
+def test_sampler_resumes_where_it_stopped():
+    full = take(InfiniteSampler(5, seed=3), 12)
+    assert take(InfiniteSampler(5, seed=3, start=7), 5) == full[7:]
+    # every pass over the data is a permutation of it
+    assert sorted(i for i, _ in full[:5]) == [0, 1, 2, 3, 4]
+    assert sorted(i for i, _ in full[5:10]) == [0, 1, 2, 3, 4]
+
+
+def test_sampler_ranks_split_the_stream():
+    stream = take(InfiniteSampler(6, seed=1), 12)
+    rank0 = take(InfiniteSampler(6, seed=1, rank=0, world_size=2), 6)
+    rank1 = take(InfiniteSampler(6, seed=1, rank=1, world_size=2), 6)
+    assert rank0 == stream[0::2] and rank1 == stream[1::2]
+
+
+def test_missing_dataset_root_names_the_tool_that_makes_it():
+    cfg = load_config("configs/demo/faster_rcnn_student_shapes.py",
+                      {"train_dataloader.dataset.data_root": "/nonexistent/shapes/"})
+    with pytest.raises(FileNotFoundError, match="/nonexistent/shapes/") as err:
+        DetDataModule(cfg)
+    assert "python tools/make_demo_data.py --out data/shapes" in str(err.value)

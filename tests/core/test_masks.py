@@ -1,0 +1,101 @@
+"""Mask generation against values worked out by hand."""
+import math
+
+import pytest
+import torch
+
+from densekd.core.masks import LearnableSelectionMasks, boxes_to_mask, select_topk
+from densekd.core.registry import MODELS
+
+
+def test_boxes_to_mask_square_grid():
+    # image 4x4, grid 2x2 -> cell centres at 1 and 3 on both axes
+    # box [0, 0, 2, 2] holds centre (1, 1) only; box [2, 0, 4, 4] touches the right/bottom edges
+    # and holds the x=3 column (3 in [2, 4)) for both rows (1 and 3 in [0, 4))
+    boxes = torch.tensor([[0.0, 0.0, 2.0, 2.0], [2.0, 0.0, 4.0, 4.0]])
+    expected = torch.tensor([[[1.0, 0.0], [0.0, 0.0]], [[0.0, 1.0], [0.0, 1.0]]])
+    torch.testing.assert_close(boxes_to_mask(boxes, (4, 4), (2, 2)), expected)
+
+
+def test_boxes_to_mask_rectangular_and_half_open():
+    # image H=4, W=8, grid h=2, w=4 -> x centres 1, 3, 5, 7; y centres 1, 3
+    # box [3, 0, 8, 2]: x in [3, 8) -> 3, 5, 7; y in [0, 2) -> 1 only
+    # box [0, 0, 3, 4]: x in [0, 3) -> 1 (3 is excluded); y -> both rows
+    boxes = torch.tensor([[3.0, 0.0, 8.0, 2.0], [0.0, 0.0, 3.0, 4.0]])
+    expected = torch.tensor(
+        [[[0.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]], [[1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]]
+    )
+    torch.testing.assert_close(boxes_to_mask(boxes, (4, 8), (2, 4)), expected)
+
+
+def test_boxes_to_mask_no_boxes():
+    assert boxes_to_mask(torch.zeros(0, 4), (32, 32), (4, 4)).shape == (0, 4, 4)
+
+
+def _selection(mode):
+    # C=2, M=1, unit [1, -1]
+    module = LearnableSelectionMasks(channels=2, num_masks=1, mode=mode)
+    with torch.no_grad():
+        module.units.copy_(torch.tensor([[1.0, -1.0]]))
+    return module
+
+
+# (N=1, C=2, H=1, W=2): channel 0 = [2, 0], channel 1 = [1, 0]
+FEATURES = torch.tensor([[[[2.0, 0.0]], [[1.0, 0.0]]]])
+
+
+def test_selection_spatial_by_hand():
+    # w=0: 1*2 - 1*1 = 1 -> sigmoid(1) = 0.731059; w=1: 0 -> 0.5
+    out = _selection("spatial")(FEATURES)
+    torch.testing.assert_close(out, torch.tensor([[[[1 / (1 + math.exp(-1)), 0.5]]]]))
+
+
+def test_selection_channel_by_hand():
+    # pooled: channel 0 mean(2, 0) = 1, channel 1 mean(1, 0) = 0.5
+    # unit * pooled = [1, -0.5] -> sigmoid = [0.731059, 0.377541]
+    out = _selection("channel")(FEATURES)
+    expected = torch.tensor([[[1 / (1 + math.exp(-1)), 1 / (1 + math.exp(0.5))]]])
+    torch.testing.assert_close(out, expected)
+
+
+def test_selection_shapes_and_grad():
+    module = LearnableSelectionMasks(channels=8, num_masks=3)
+    out = module(torch.randn(2, 8, 5, 6))
+    assert out.shape == (2, 3, 5, 6)
+    out.sum().backward()
+    assert module.units.grad.abs().sum() > 0
+    assert LearnableSelectionMasks(8, 3, mode="channel")(torch.randn(2, 8, 5, 6)).shape == (2, 3, 8)
+
+
+def test_selection_errors():
+    with pytest.raises(ValueError, match="'pixel'"):
+        LearnableSelectionMasks(8, 2, mode="pixel")
+    with pytest.raises(ValueError, match=r"channels=4"):
+        LearnableSelectionMasks(8, 2)(torch.randn(1, 4, 3, 3))
+
+
+def test_selection_registry_build():
+    module = MODELS.build(dict(type="LearnableSelectionMasks", channels=4, num_masks=2, mode="channel"))
+    assert module.units.shape == (2, 4)
+
+
+def test_select_topk_plain():
+    # top-2 of [0.1, 0.5, 0.3, 0.9] -> indices 3, 1 with unit weights
+    indices, weights = select_topk(torch.tensor([0.1, 0.5, 0.3, 0.9]), k=2)
+    assert indices.tolist() == [3, 1]
+    assert weights.tolist() == [1.0, 1.0]
+
+
+def test_select_topk_temperature():
+    # top scores [0.9, 0.5], T=1: softmax = [1/(1+e^-0.4), 1/(1+e^0.4)] = [0.598688, 0.401312]
+    # times k=2 -> [1.197375, 0.802625], summing to 2
+    _, weights = select_topk(torch.tensor([0.1, 0.5, 0.3, 0.9]), k=2, temperature=1.0)
+    torch.testing.assert_close(weights, torch.tensor([1.197375, 0.802625]))
+    _, weights = select_topk(torch.randn(3, 4, 10), k=5, temperature=0.5)
+    torch.testing.assert_close(weights.sum(-1), torch.full((3, 4), 5.0))
+
+
+def test_select_topk_k_larger_than_length():
+    indices, weights = select_topk(torch.tensor([[2.0, 1.0, 3.0]]), k=10, temperature=2.0)
+    assert indices.tolist() == [[2, 0, 1]]
+    assert weights.sum().item() == pytest.approx(3.0)
