@@ -1,0 +1,102 @@
+"""Distillation overhead on the demo models: is a distillation step just a student step plus a
+teacher forward?
+
+Times, interleaved in one run on the same batches: (a) a student-only training step, (b) a teacher
+forward (what distillation needs of it), (c) a distillation training step. Prints c / (a + b)
+(goal: <= 1.10) and peak memory (CUDA allocator peak on GPU, process peak RSS on CPU).
+
+    python bench/kd_overhead.py [--iters 20] [--batch-size 2] [--device cpu|cuda]
+"""
+import argparse
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.chdir(REPO)
+
+from densekd import DistillModule  # noqa: E402
+from densekd.core.config import load_config  # noqa: E402
+from densekd.core.data import DetDataModule  # noqa: E402
+from densekd.data.shapes import make_shapes_coco  # noqa: E402
+
+MIMIC = "configs/demo/faster_rcnn_mimic_shapes.py"
+TEACHER = "configs/demo/faster_rcnn_teacher_shapes.py"
+
+
+def peak_memory_mb(device):
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+
+    tmp = tempfile.mkdtemp()
+    make_shapes_coco(os.path.join(tmp, "shapes"), num_train=16, num_val=2, seed=0)
+    teacher_ckpt = os.path.join(tmp, "teacher.pth")
+    torch.save({"state_dict": DistillModule.from_config(load_config(TEACHER)).student.state_dict()}, teacher_ckpt)
+    cfg = load_config(MIMIC, {"train_dataloader.dataset.data_root": os.path.join(tmp, "shapes/"),
+                              "train_dataloader.batch_size": args.batch_size,
+                              "train_dataloader.num_workers": 0,
+                              "teacher.checkpoint": teacher_ckpt})
+    distill = DistillModule.from_config(cfg).to(device).train()
+    plain = DistillModule.from_config(cfg, with_teacher=False).to(device).train()
+    batches = iter(DetDataModule(cfg).train_dataloader())
+
+    def train_step(module):
+        def step(batch):
+            optimizer = module._bench_optimizer
+            optimizer.zero_grad(set_to_none=True)
+            module.training_step(batch, 0).backward()
+            optimizer.step()
+        module._bench_optimizer = module.configure_optimizers()["optimizer"]
+        return step
+
+    @torch.no_grad()
+    def teacher_forward(batch):
+        data = distill.student.data_preprocessor(batch, training=True)
+        distill._run_teacher(data["inputs"])
+
+    phases = {"student step": train_step(plain), "teacher forward": teacher_forward,
+              "distill step": train_step(distill)}
+    times = {name: [] for name in phases}
+    peaks = {}
+    for i in range(args.warmup + args.iters):
+        batch = next(batches)
+        for name, fn in phases.items():  # interleaved: machine noise hits all three alike
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats(device)
+            start = time.perf_counter()
+            fn(batch)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i >= args.warmup:
+                times[name].append(time.perf_counter() - start)
+            peaks[name] = max(peaks.get(name, 0.0), peak_memory_mb(device))
+
+    med = {name: statistics.median(t) for name, t in times.items()}
+    ratio = med["distill step"] / (med["student step"] + med["teacher forward"])
+    print(f"device: {device}, batch {args.batch_size}, {args.iters} timed iterations (medians)")
+    for name in phases:
+        print(f"  {name:16s} {med[name] * 1000:8.1f} ms   peak memory {peaks[name]:8.0f} MiB")
+    print(f"distill / (student + teacher) = {ratio:.3f}  (goal <= 1.10)")
+    return ratio
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() <= 1.10 else 1)
