@@ -1,22 +1,27 @@
 """The embedded demo: make the shapes data, train a teacher, the student alone and the distilled
-student, evaluate all three and print one table. Re-running skips finished runs and resumes
+student, evaluate them and print one table. Re-running skips finished runs and resumes
 interrupted ones.
 
-    python tools/demo.py [--seed S] [--out work_dirs/demo]
+    python tools/demo.py [--seeds 0 [1 2 ...]] [--out work_dirs/demo]
+
+The teacher is trained once (seed 0); the student alone and the distilled student are trained
+once per seed, and with several seeds the table adds their mean and spread.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 
 from densekd.core.report import markdown_table
 
-RUNS = [  # name, config
-    ("teacher (R18 x4 wide)", "configs/demo/faster_rcnn_teacher_shapes.py"),
-    ("student alone (R18 narrow)", "configs/demo/faster_rcnn_student_shapes.py"),
-    ("student + feature mimic (FPN, MSE)", "configs/demo/faster_rcnn_mimic_shapes.py"),
+TEACHER = ("teacher (R18-FPN, width 64)", "configs/demo/faster_rcnn_teacher_shapes.py")
+STUDENTS = [  # name, config, distilled from the teacher
+    ("student alone (R18-FPN, width 16)", "configs/demo/faster_rcnn_student_shapes.py", False),
+    ("student + feature mimic (FPN, MSE)", "configs/demo/faster_rcnn_mimic_shapes.py", True),
 ]
+COLUMNS = ["model", "seed", "bbox mAP", "mAP50", "iterations", "train time (s)"]
 
 
 def run(cmd):
@@ -24,12 +29,10 @@ def run(cmd):
     subprocess.run([sys.executable, *cmd], check=True)
 
 
-def train_and_test(config, work_dir, seed):
-    """Train (or resume, or skip if finished) and test one config; return its metrics and summary."""
+def train_and_test(config, work_dir, seed, options=()):
+    """Train (or resume, or skip when finished) and test one config; return a table row."""
     summary_path = os.path.join(work_dir, "train_summary.json")
-    options = ["--cfg-options", f"seed={seed}"]
-    if config.endswith("mimic_shapes.py"):  # the teacher trained by this demo, same seed
-        options.append(f"teacher.checkpoint={os.path.dirname(work_dir)}/teacher/last.ckpt")
+    options = ["--cfg-options", f"seed={seed}", *options]
     if not os.path.exists(summary_path):
         resume = ["--resume"] if os.path.exists(os.path.join(work_dir, "last.ckpt")) else []
         run(["tools/train.py", config, "--work-dir", work_dir, *options, *resume])
@@ -39,27 +42,44 @@ def train_and_test(config, work_dir, seed):
         metrics = json.load(f)
     with open(summary_path) as f:
         summary = json.load(f)
-    return metrics, summary
+    return {"seed": seed, "bbox mAP": metrics["coco/bbox_mAP"], "mAP50": metrics["coco/bbox_mAP_50"],
+            "iterations": summary["iterations"], "train time (s)": summary["train_time_s"]}
+
+
+def mean_row(name, rows):
+    """Mean ± population spread of the metric columns over seeds."""
+    row = {"model": f"{name}: mean of {len(rows)}", "seed": "-"}
+    for col in ("bbox mAP", "mAP50", "train time (s)"):
+        values = [r[col] for r in rows]
+        row[col] = f"{statistics.mean(values):.3f} ± {statistics.pstdev(values):.3f}"
+    row["iterations"] = rows[0]["iterations"]
+    return row
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", default="work_dirs/demo")
     args = parser.parse_args(argv)
     run(["tools/make_demo_data.py", "--out", "data/shapes"])
-    root = os.path.join(args.out, f"seed{args.seed}")
-    rows = []
-    for (name, config), key in zip(RUNS, ("teacher", "student", "mimic")):
-        metrics, summary = train_and_test(config, os.path.join(root, key), args.seed)
-        rows.append({"model": name, "bbox mAP": metrics["coco/bbox_mAP"],
-                     "mAP50": metrics["coco/bbox_mAP_50"],
-                     "iterations": summary["iterations"],
-                     "train time (s)": summary["train_time_s"]})
-    table = markdown_table(rows, ["model", "bbox mAP", "mAP50", "iterations", "train time (s)"])
-    with open(os.path.join(root, "results.md"), "w") as f:
-        f.write(f"Demo results, seed {args.seed}\n\n{table}\n")
-    print(f"\nDemo results (shapes val, seed {args.seed}):\n{table}")
+
+    teacher_dir = os.path.join(args.out, "teacher")
+    rows = [dict(model=TEACHER[0], **train_and_test(TEACHER[1], teacher_dir, seed=0))]
+    teacher_option = f"teacher.checkpoint={teacher_dir}/last.ckpt"
+    for name, config, distilled in STUDENTS:
+        runs = []
+        for seed in args.seeds:
+            work_dir = os.path.join(args.out, f"seed{seed}", os.path.basename(config)[:-3])
+            runs.append(dict(model=name, **train_and_test(config, work_dir, seed, [teacher_option] if distilled else [])))
+        rows += runs
+        if len(runs) > 1:
+            rows.append(mean_row(name, runs))
+
+    table = markdown_table(rows, COLUMNS)
+    seeds = " ".join(map(str, args.seeds))
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(f"Demo results (shapes val), seeds {seeds}\n\n{table}\n")
+    print(f"\nDemo results (shapes val, COCO bbox metrics by mmdet's CocoMetric), seeds {seeds}:\n{table}")
 
 
 if __name__ == "__main__":

@@ -11,5 +11,5 @@ model = dict(
                   bbox_head=dict(in_channels=2 * width, fc_out_channels=16 * width, num_classes=10)),
     train_cfg=dict(rpn_proposal=dict(nms_pre=1000, max_per_img=300), rcnn=dict(sampler=dict(num=128))),
     test_cfg=dict(rpn=dict(nms_pre=600, max_per_img=300)))
-train_cfg = dict(max_iters=600, val_interval=300, checkpoint_interval=300)
-lr_schedule = dict(warmup_iters=50, milestones=[450])
+train_cfg = dict(max_iters=800, val_interval=400, checkpoint_interval=400)
+lr_schedule = dict(warmup_iters=50, milestones=[600])

@@ -1,5 +1,5 @@
 """Distillers: recorded student/teacher features -> named, weighted distillation losses."""
-import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .losses import warmup_factor
@@ -51,11 +51,13 @@ class FeatureMimicDistiller(Distiller):
 
     ``student_features[i]`` is paired with ``teacher_features[i]``; one adapter per pair when
     ``adapter`` is given (its output width is taken from the teacher feature), else the widths
-    must already match. The per-pair losses are summed into ``loss_mimic``.
+    must already match. With ``normalize``, both sides are standardised per sample and channel
+    over H x W first (as in PKD, Cao et al. 2022), so the loss does not depend on the teacher's
+    activation scale. The per-pair losses are summed into ``loss_mimic``.
     """
 
     def __init__(self, student_features, teacher_features, adapter=None,
-                 loss=dict(type="FeatureMSELoss"), loss_weight=1.0, warmup_iters=0):
+                 loss=dict(type="FeatureMSELoss"), loss_weight=1.0, warmup_iters=0, normalize=False):
         super().__init__(student_features, teacher_features,
                          loss_weights=dict(loss_mimic=loss_weight), warmup_iters=warmup_iters)
         if len(self.student_features) != len(self.teacher_features):
@@ -64,6 +66,7 @@ class FeatureMimicDistiller(Distiller):
                 f"{len(self.student_features)} student and {len(self.teacher_features)} teacher paths"
             )
         self.adapter_cfg = adapter
+        self.normalize = normalize
         self.adapters = nn.ModuleList()  # filled by materialize(), once the widths are known
         self.loss = build(loss)
 
@@ -83,7 +86,12 @@ class FeatureMimicDistiller(Distiller):
                 adapter = build(dict(self.adapter_cfg, out_channels=t.shape[1], in_channels=s.shape[1]))
                 self.adapters.append(adapter.to(s.device))
 
+    def _standardise(self, x):
+        return F.instance_norm(x.float()) if self.normalize else x
+
     def compute_losses(self, student_feats, teacher_feats, data):
-        pairs = zip(self.adapters, self.student_features, self.teacher_features)
-        total = sum(self.loss(adapter(student_feats[s]), teacher_feats[t]) for adapter, s, t in pairs)
+        total = 0
+        for adapter, s, t in zip(self.adapters, self.student_features, self.teacher_features):
+            student, teacher = self._standardise(adapter(student_feats[s])), self._standardise(teacher_feats[t])
+            total = total + self.loss(student, teacher)
         return dict(loss_mimic=total)

@@ -197,7 +197,10 @@ class DistillModule(L.LightningModule):
         self._eval_size = len(datamodule.dataset(split))
 
     def _eval_step(self, batch):
-        outputs = self.student.val_step(batch)
+        # Evaluation runs in float32 whatever the training precision: exact metrics, and mmcv's
+        # CPU NMS kernel rejects bfloat16.
+        with torch.autocast(self.device.type, enabled=False):
+            outputs = self.student.val_step(batch)
         self.evaluator.process(data_samples=outputs, data_batch=batch)
 
     def _finish_eval(self, prefix):

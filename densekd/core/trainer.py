@@ -30,8 +30,10 @@ def build_trainer(cfg, work_dir, devices=None, accelerator=None, for_test=False)
     extra.pop("devices", None), extra.pop("accelerator", None)
     multi = (isinstance(devices, int) and devices > 1) or extra.get("num_nodes", 1) > 1
     strategy = extra.pop("strategy", "ddp" if multi else "auto")
-    loggers = [CSVLogger(work_dir, name="logs", version=""),
-               TensorBoardLogger(work_dir, name="tensorboard", version="")]
+    # One version_N folder per run, so that neither a resumed run nor testing deletes earlier logs.
+    loggers = [CSVLogger(work_dir, name="test_logs" if for_test else "logs")]
+    if not for_test:
+        loggers.append(TensorBoardLogger(work_dir, name="tensorboard"))
     callbacks = [IterationProgressBar()]
     if not for_test:
         interval = train_cfg.get("checkpoint_interval", train_cfg.get("val_interval", train_cfg.max_iters))
