@@ -43,15 +43,16 @@ def train_and_test(config, work_dir, seed, options=()):
     with open(summary_path) as f:
         summary = json.load(f)
     return {"seed": seed, "bbox mAP": metrics["coco/bbox_mAP"], "mAP50": metrics["coco/bbox_mAP_50"],
-            "iterations": summary["iterations"], "train time (s)": summary["train_time_s"]}
+            "iterations": summary["iterations"], "train time (s)": round(summary["train_time_s"])}
 
 
 def mean_row(name, rows):
-    """Mean ± population spread of the metric columns over seeds."""
+    """Mean ± sample standard deviation of the metric columns over seeds."""
     row = {"model": f"{name}: mean of {len(rows)}", "seed": "-"}
     for col in ("bbox mAP", "mAP50", "train time (s)"):
         values = [r[col] for r in rows]
-        row[col] = f"{statistics.mean(values):.3f} ± {statistics.pstdev(values):.3f}"
+        digits = 0 if col == "train time (s)" else 3
+        row[col] = f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
     row["iterations"] = rows[0]["iterations"]
     return row
 

@@ -49,12 +49,7 @@ def main(argv=None):
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     elapsed = time.perf_counter() - start
-    # The final state, whatever the checkpoint interval; after Ctrl-C too, so nothing is lost.
-    trainer.save_checkpoint(last_checkpoint(work_dir))
-    if trainer.interrupted:
-        print(f"interrupted at iteration {trainer.global_step}; continue with: "
-              f"python tools/train.py {args.config} --work-dir {work_dir} --resume", file=sys.stderr)
-        sys.exit(130)
+    trainer.save_checkpoint(last_checkpoint(work_dir))  # the final state, whatever the interval
     if trainer.is_global_zero:
         summary = dict(config=args.config, iterations=trainer.global_step, train_time_s=round(elapsed, 1),
                        resumed_from=ckpt_path)

@@ -1,9 +1,10 @@
 """The Lightning Trainer densekd trains and tests with: checkpoints, logs, progress, devices."""
 import os
+import sys
 import warnings
 
 import lightning as L
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 
@@ -19,6 +20,25 @@ class IterationProgressBar(TQDMProgressBar):
     @property
     def total_train_batches(self):
         return self.trainer.max_steps
+
+    def get_metrics(self, trainer, pl_module):
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)  # the log folder's version number is noise in the bar
+        return items
+
+
+class CheckpointOnInterrupt(Callback):
+    """On Ctrl-C, save ``last.ckpt`` before Lightning exits, and say how to resume."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def on_exception(self, trainer, pl_module, exception):
+        if isinstance(exception, KeyboardInterrupt):
+            trainer.save_checkpoint(self.path)
+            if trainer.is_global_zero:
+                print(f"\ninterrupted at iteration {trainer.global_step}: saved {self.path}. "
+                      "Continue by running the same command with --resume.", file=sys.stderr, flush=True)
 
 
 def build_trainer(cfg, work_dir, devices=None, accelerator=None, for_test=False):
@@ -41,6 +61,7 @@ def build_trainer(cfg, work_dir, devices=None, accelerator=None, for_test=False)
             ModelCheckpoint(dirpath=work_dir, filename="iter_{step}", every_n_train_steps=interval,
                             save_last=True, save_top_k=-1 if train_cfg.get("keep_all_checkpoints") else 0),
             LearningRateMonitor(logging_interval="step"),
+            CheckpointOnInterrupt(last_checkpoint(work_dir)),
         ]
         if train_cfg.get("best_metric"):
             callbacks.append(ModelCheckpoint(dirpath=work_dir, filename="best", save_top_k=1,

@@ -37,3 +37,10 @@ def test_per_module_lr_multiplier():
     optimizer.step()
     scheduler.step()
     assert optimizer.param_groups[-1]["lr"] == pytest.approx(0.1 * 0.75)
+
+
+def test_adamw_from_config():
+    model = nn.Linear(2, 2)
+    optimizer = build_optimizer(model, dict(optimizer=dict(type="AdamW", lr=1e-3, weight_decay=0.05)))
+    assert isinstance(optimizer, torch.optim.AdamW)
+    assert optimizer.param_groups[0]["weight_decay"] == 0.05

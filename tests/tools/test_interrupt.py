@@ -1,0 +1,38 @@
+"""Ctrl-C during training loses nothing: last.ckpt holds the progress and --resume continues."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import torch
+
+from conftest import REPO, STUDENT_CFG, as_argv, data_options
+
+
+def test_ctrl_c_saves_last_checkpoint_and_resume_finishes(shapes_root, tmp_path):
+    work_dir = str(tmp_path / "interrupted")
+    cmd = [sys.executable, "tools/train.py", STUDENT_CFG, "--work-dir", work_dir, "--accelerator", "cpu",
+           *as_argv(data_options(shapes_root, iters=10_000))]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output = bytearray()
+    reader = threading.Thread(target=lambda: [output.extend(chunk) for chunk in iter(lambda: proc.stdout.read(64), b"")])
+    reader.start()
+    deadline = time.time() + 120
+    while b"| 5/10000" not in output and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)  # wait until a few iterations have run
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=120)
+    reader.join()
+    text = output.decode(errors="replace")
+    assert "Continue by running the same command with --resume" in text, text[-2000:]
+    saved = torch.load(os.path.join(work_dir, "last.ckpt"), map_location="cpu", weights_only=True)
+    interrupted_at = saved["global_step"]
+    assert 5 <= interrupted_at < 10_000
+
+    resume = [sys.executable, "tools/train.py", STUDENT_CFG, "--work-dir", work_dir, "--accelerator", "cpu",
+              "--resume", *as_argv(data_options(shapes_root, iters=interrupted_at + 2))]
+    done = subprocess.run(resume, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"trained {interrupted_at + 2} iterations" in done.stdout
