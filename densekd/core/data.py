@@ -11,8 +11,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from .registry import DATASETS, build
 
 
-def _mix(*numbers):
-    """Deterministic 32-bit seed from a few integers."""
+def mix_seed(*numbers):
+    """A deterministic 32-bit seed from a few integers (e.g. base seed, purpose, step)."""
     return int(np.random.SeedSequence(list(numbers)).generate_state(1)[0])
 
 
@@ -49,9 +49,9 @@ class InfiniteSampler(Sampler):
         while True:
             if position // self.size != epoch:
                 epoch = position // self.size
-                gen = torch.Generator().manual_seed(_mix(self.seed, epoch))
+                gen = torch.Generator().manual_seed(mix_seed(self.seed, epoch))
                 order = torch.randperm(self.size, generator=gen).tolist()
-            yield order[position % self.size], _mix(self.seed, 1, position)
+            yield order[position % self.size], mix_seed(self.seed, 1, position)
             position += self.world_size
 
 

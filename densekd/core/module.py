@@ -10,10 +10,10 @@ from mmengine.evaluator import Evaluator
 from mmdet.registry import METRICS
 from torch import nn
 
-from .data import _mix
+from .data import mix_seed
 from .optim import build_lr_scheduler, build_optimizer
 from .recorder import FeatureRecorder
-from .registry import MODELS, build
+from .registry import build
 
 TEACHER_PREFIX = "teacher."
 STUDENT_PREFIX = "student."
@@ -90,6 +90,9 @@ class DistillModule(L.LightningModule):
     def from_config(cls, cfg, with_teacher=True):
         """Build from a densekd config: ``model`` (the student), optional ``teacher`` and ``distiller``."""
         distill = with_teacher and cfg.get("teacher") is not None
+        if distill and cfg.get("distiller") is None:
+            raise KeyError("the config has a 'teacher' but no 'distiller': add one, e.g. "
+                           "distiller = dict(type='FeatureMimicDistiller', ...)")
         return cls(
             student=build(cfg.model),
             teacher=build_teacher(cfg.teacher) if distill else None,
@@ -142,7 +145,7 @@ class DistillModule(L.LightningModule):
     def on_train_batch_start(self, batch, batch_idx):
         # Every step's randomness (RoI sampling, dropout) is a function of (seed, step, rank)
         # alone, so a resumed run repeats an uninterrupted one exactly.
-        step_seed = _mix(self.seed, 2, self.global_step, self.global_rank)
+        step_seed = mix_seed(self.seed, 2, self.global_step, self.global_rank)
         random.seed(step_seed)
         np.random.seed(step_seed)
         torch.manual_seed(step_seed)
@@ -161,11 +164,9 @@ class DistillModule(L.LightningModule):
                                             self.teacher_recorder.records, data, self.global_step)
         task_loss, log_vars = self.student.parse_losses(losses)
         total = task_loss + sum(distill_losses.values())
-        named = {**{k: v for k, v in log_vars.items() if k != "loss"},
-                 **{k: v.detach() for k, v in distill_losses.items()}}
+        named = {**{k: v for k, v in log_vars.items() if k != "loss"}, **distill_losses}
         if not torch.isfinite(total):
-            bad = [k for k, v in {**log_vars, **distill_losses}.items()
-                   if torch.is_tensor(v) and not torch.isfinite(v).all()]
+            bad = [k for k, v in named.items() if torch.is_tensor(v) and not torch.isfinite(v).all()]
             raise FloatingPointError(
                 f"non-finite loss at step {self.global_step}: {bad or ['loss']} "
                 f"(total {total.item()}). Training stopped; the last checkpoint is left as it was. "
@@ -174,7 +175,7 @@ class DistillModule(L.LightningModule):
         batch_size = len(data["data_samples"])
         self.log("train/loss", total.detach(), prog_bar=True, batch_size=batch_size)
         for name, value in named.items():
-            self.log(f"train/{name}", value, batch_size=batch_size)
+            self.log(f"train/{name}", value.detach() if torch.is_tensor(value) else value, batch_size=batch_size)
         return total
 
     def configure_optimizers(self):

@@ -60,3 +60,13 @@ def test_nan_loss_stops_naming_step_and_loss_and_keeps_last_checkpoint(shapes_ro
     last = torch.load(tmp_path / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["global_step"] == 2
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_teacher_without_distiller(shapes_root, teacher_ckpt, tmp_path):
+    options = data_options(shapes_root, **{"teacher.checkpoint": teacher_ckpt})
+    cfg = load_config(MIMIC_CFG, options)
+    cfg.pop("distiller")
+    from densekd import DistillModule
+
+    with pytest.raises(KeyError, match="no 'distiller'"):
+        DistillModule.from_config(cfg)
