@@ -91,3 +91,20 @@ print('classes', model.dataset_meta['classes'][:3], 'boxes', len(result.pred_ins
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "classes ['circle', 'square', 'triangle']" in done.stdout
+
+
+def test_visualize_draws_a_row_per_model_and_a_column_per_image(distilled_run, shapes_root, tmp_path):
+    _, work_dir, _ = distilled_run
+    images = [os.path.join(shapes_root, "val", f"00000{i}.jpg") for i in range(2)]
+    ckpt = os.path.join(work_dir, "last.ckpt")
+    out = tmp_path / "grid.png"
+    load_tool("visualize").main(["--model", "a", STUDENT_CFG, ckpt, "--model", "b", MIMIC_CFG, ckpt,
+                                 "--images", *images, "--out", str(out), "--scale", "2", "--score-thr", "0"])
+    from PIL import Image
+
+    grid = Image.open(out)
+    assert grid.size == (2 * 160 * 2, 2 * (160 * 2 + 14))
+    # with score_thr 0 boxes are drawn: the grid is not just the photos
+    photo = Image.open(images[0]).convert("RGB").resize((320, 320), Image.NEAREST)
+    tile = grid.crop((0, 14, 320, 334))
+    assert list(tile.getdata()) != list(photo.getdata())

@@ -1,0 +1,90 @@
+"""Draw detectors' predictions on images into one PNG grid: a row per model, a column per image.
+
+    python tools/visualize.py --model teacher CONFIG CKPT [--model student CONFIG CKPT ...] \
+        --images IMG [IMG ...] --out predictions.png [--score-thr 0.3] [--scale 2]
+"""
+import argparse
+import colorsys
+import os
+
+import numpy as np
+import torch
+from mmdet.apis import inference_detector
+from PIL import Image, ImageDraw
+
+from densekd.core.config import load_config
+from densekd.core.module import STUDENT_PREFIX, load_state_dict_file, strip_prefix
+from densekd.core.registry import build
+
+TITLE_HEIGHT = 14
+
+
+def load_detector(config, checkpoint):
+    """The student of ``config`` with the weights of ``checkpoint``, ready for ``inference_detector``."""
+    cfg = load_config(config)
+    model = build(cfg.model)
+    model.load_state_dict(strip_prefix(load_state_dict_file(checkpoint), STUDENT_PREFIX), strict=True)
+    model.cfg = cfg  # inference_detector reads the test pipeline from here
+    classes = cfg.get("classes") or cfg.test_dataloader.dataset.get("metainfo", {}).get("classes")
+    model.dataset_meta = dict(classes=list(classes))
+    return model.eval()
+
+
+def class_colour(label, num_classes):
+    r, g, b = colorsys.hsv_to_rgb(label / max(num_classes, 1), 0.9, 1.0)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def draw_predictions(image_path, result, classes, score_thr, title, scale=1):
+    """The image (enlarged ``scale`` times) with each prediction above ``score_thr`` boxed and
+    labelled, under a title strip."""
+    image = Image.open(image_path).convert("RGB")
+    image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+    canvas = Image.new("RGB", (image.width, image.height + TITLE_HEIGHT), "white")
+    canvas.paste(image, (0, TITLE_HEIGHT))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((2, 1), title, fill="black")
+    pred = result.pred_instances
+    keep = pred.scores >= score_thr
+    for box, label, score in zip(pred.bboxes[keep].tolist(), pred.labels[keep].tolist(), pred.scores[keep].tolist()):
+        x1, y1, x2, y2 = (v * scale for v in box)
+        y1, y2 = y1 + TITLE_HEIGHT, y2 + TITLE_HEIGHT
+        colour = class_colour(label, len(classes))
+        draw.rectangle([x1, y1, x2, y2], outline=colour, width=2)
+        text = f"{classes[label]} {score:.2f}"
+        draw.rectangle(draw.textbbox((x1 + 1, y1 + 1), text), fill="black")
+        draw.text((x1 + 1, y1 + 1), text, fill=colour)
+    return canvas
+
+
+def render_grid(models, images, score_thr=0.3, scale=1):
+    """models: [(name, config, checkpoint)] -> a PIL image, a row per model, a column per image."""
+    rows = []
+    for name, config, checkpoint in models:
+        detector = load_detector(config, checkpoint)
+        classes = detector.dataset_meta["classes"]
+        with torch.no_grad():
+            tiles = [draw_predictions(path, inference_detector(detector, path), classes, score_thr,
+                                      f"{name}: {os.path.basename(path)}", scale) for path in images]
+        rows.append(np.concatenate([np.asarray(t) for t in tiles], axis=1))
+    return Image.fromarray(np.concatenate(rows, axis=0))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", nargs=3, action="append", required=True,
+                        metavar=("NAME", "CONFIG", "CHECKPOINT"))
+    parser.add_argument("--images", nargs="+", required=True)
+    parser.add_argument("--out", required=True, help="image file to write (.png, .jpg)")
+    parser.add_argument("--score-thr", type=float, default=0.3)
+    parser.add_argument("--scale", type=int, default=2, help="enlarge small images this many times")
+    args = parser.parse_args(argv)
+    missing = [p for p in args.images if not os.path.isfile(p)]
+    if missing:
+        raise FileNotFoundError(f"images not found: {missing}")
+    render_grid(args.model, args.images, args.score_thr, args.scale).save(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
