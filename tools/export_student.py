@@ -13,8 +13,8 @@ import os
 import torch
 from mmengine.config import Config
 
-from densekd.core.config import load_config
-from densekd.core.module import STUDENT_PREFIX, load_state_dict_file, strip_prefix
+from densekd.core.config import config_classes, load_config
+from densekd.core.module import load_student_weights
 from densekd.core.registry import build
 
 STANDALONE_KEYS = ("model", "test_dataloader", "test_evaluator", "test_pipeline")
@@ -23,12 +23,10 @@ STANDALONE_KEYS = ("model", "test_dataloader", "test_evaluator", "test_pipeline"
 def export_student(config, checkpoint, out_dir):
     """Write ``out_dir/student.pth`` and ``out_dir/student_config.py``; return their paths."""
     cfg = load_config(config)
-    state = strip_prefix(load_state_dict_file(checkpoint, "checkpoint"), STUDENT_PREFIX)
-    student = build(cfg.model)
-    student.load_state_dict(state, strict=True)  # proves the weights match the config
+    student = load_student_weights(build(cfg.model), checkpoint)  # strict: weights match the config
     os.makedirs(out_dir, exist_ok=True)
-    classes = cfg.get("classes") or cfg.test_dataloader.dataset.get("metainfo", {}).get("classes")
-    meta = dict(dataset_meta=dict(classes=list(classes)) if classes else {},
+    classes = config_classes(cfg)
+    meta = dict(dataset_meta=dict(classes=classes) if classes else {},
                 exported_by="densekd", source_config=config, source_checkpoint=checkpoint)
     weights_path = os.path.join(out_dir, "student.pth")
     torch.save(dict(state_dict=student.state_dict(), meta=meta), weights_path)

@@ -10,7 +10,7 @@ import sys
 from densekd import DistillModule
 from densekd.core.config import DictAction, default_work_dir, load_config
 from densekd.core.data import DetDataModule
-from densekd.core.module import STUDENT_PREFIX, load_state_dict_file, strip_prefix
+from densekd.core.module import load_student_weights
 from densekd.core.report import metrics_table
 from densekd.core.trainer import build_trainer
 
@@ -29,8 +29,7 @@ def main(argv=None):
     os.makedirs(work_dir, exist_ok=True)
     datamodule = DetDataModule(cfg)
     module = DistillModule.from_config(cfg, with_teacher=False)  # only the student is evaluated
-    state = strip_prefix(load_state_dict_file(args.checkpoint, "checkpoint"), STUDENT_PREFIX)
-    module.student.load_state_dict(state, strict=True)
+    load_student_weights(module.student, args.checkpoint)
     trainer = build_trainer(cfg, work_dir, devices=1, accelerator=args.accelerator, for_test=True)
     trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = {k: v for k, v in module.eval_metrics.items() if isinstance(v, (int, float))}

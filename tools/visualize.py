@@ -12,8 +12,8 @@ import torch
 from mmdet.apis import inference_detector
 from PIL import Image, ImageDraw
 
-from densekd.core.config import load_config
-from densekd.core.module import STUDENT_PREFIX, load_state_dict_file, strip_prefix
+from densekd.core.config import config_classes, load_config
+from densekd.core.module import load_student_weights
 from densekd.core.registry import build
 
 TITLE_HEIGHT = 14
@@ -22,11 +22,9 @@ TITLE_HEIGHT = 14
 def load_detector(config, checkpoint):
     """The student of ``config`` with the weights of ``checkpoint``, ready for ``inference_detector``."""
     cfg = load_config(config)
-    model = build(cfg.model)
-    model.load_state_dict(strip_prefix(load_state_dict_file(checkpoint), STUDENT_PREFIX), strict=True)
+    model = load_student_weights(build(cfg.model), checkpoint)
     model.cfg = cfg  # inference_detector reads the test pipeline from here
-    classes = cfg.get("classes") or cfg.test_dataloader.dataset.get("metainfo", {}).get("classes")
-    model.dataset_meta = dict(classes=list(classes))
+    model.dataset_meta = dict(classes=config_classes(cfg))
     return model.eval()
 
 

@@ -3,7 +3,7 @@ import os
 
 from mmengine.config import Config, DictAction
 
-__all__ = ["load_config", "DictAction", "default_work_dir"]
+__all__ = ["load_config", "DictAction", "default_work_dir", "config_classes"]
 
 
 def load_config(path, cfg_options=None):
@@ -31,3 +31,9 @@ def load_config(path, cfg_options=None):
 def default_work_dir(config_path):
     """``work_dirs/<config name>``, the mmdet convention."""
     return os.path.join("work_dirs", os.path.splitext(os.path.basename(config_path))[0])
+
+
+def config_classes(cfg):
+    """The class names a config trains on: its ``classes``, else the test dataset's metainfo."""
+    classes = cfg.get("classes") or cfg.test_dataloader.dataset.get("metainfo", {}).get("classes")
+    return list(classes) if classes else None

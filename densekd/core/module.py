@@ -34,6 +34,13 @@ def strip_prefix(state_dict, prefix):
     return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
 
 
+def load_student_weights(student, checkpoint):
+    """Load a densekd training checkpoint or an exported student into ``student`` (strict)."""
+    state = strip_prefix(load_state_dict_file(checkpoint, "checkpoint"), STUDENT_PREFIX)
+    student.load_state_dict(state, strict=True)
+    return student
+
+
 def build_teacher(teacher_cfg):
     """Build the teacher from ``dict(config=PATH or model=DICT, checkpoint=PATH)``, frozen, eval."""
     if "model" in teacher_cfg:
