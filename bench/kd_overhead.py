@@ -82,7 +82,7 @@ def main():
                               "teacher.checkpoint": teacher_ckpt})
     distill = DistillModule.from_config(cfg).to(device).train()
     plain = DistillModule.from_config(cfg, with_teacher=False).to(device).train()
-    batches = iter(DetDataModule(cfg).train_dataloader())
+    batches = iter(DetDataModule(cfg, splits=("train",)).train_dataloader())
 
     def train_step(module):
         def step(batch):

@@ -27,7 +27,7 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options)
     work_dir = args.work_dir or cfg.get("work_dir") or default_work_dir(args.config)
     os.makedirs(work_dir, exist_ok=True)
-    datamodule = DetDataModule(cfg)
+    datamodule = DetDataModule(cfg, splits=("test",))
     module = DistillModule.from_config(cfg, with_teacher=False)  # only the student is evaluated
     load_student_weights(module.student, args.checkpoint)
     trainer = build_trainer(cfg, work_dir, devices=1, accelerator=args.accelerator, for_test=True)

@@ -79,15 +79,18 @@ def build_dataset(dataset_cfg, prepare_hint=None):
 
 
 class DetDataModule(L.LightningDataModule):
-    """Train / val / test loaders from the config's ``*_dataloader`` entries (mmdet layout)."""
+    """Train / val / test loaders from the config's ``*_dataloader`` entries (mmdet layout).
 
-    def __init__(self, cfg):
+    The files of ``splits`` are checked at construction, so a missing dataset stops a run early.
+    """
+
+    def __init__(self, cfg, splits=("train", "val", "test")):
         super().__init__()
         self.cfg = cfg
         self.prepare_hint = cfg.get("data_prepare")
         self.seed = cfg.get("seed", 0)
         self._datasets = {}
-        for split in ("train", "val", "test"):  # fail fast, before any model is built
+        for split in splits:  # fail fast, before any model is built
             loader_cfg = cfg.get(f"{split}_dataloader")
             if loader_cfg is not None:
                 check_data_root(loader_cfg["dataset"], self.prepare_hint)
