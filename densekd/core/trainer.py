@@ -45,9 +45,8 @@ def build_trainer(cfg, work_dir, devices=None, accelerator=None, for_test=False)
     """A Trainer from ``cfg.train_cfg`` / ``cfg.trainer``; ``devices``/``accelerator`` override it."""
     train_cfg = cfg.train_cfg
     extra = dict(cfg.get("trainer", {}))  # any other Trainer argument, e.g. precision, num_nodes
-    devices = devices or extra.pop("devices", 1)
-    accelerator = accelerator or extra.pop("accelerator", "auto")
-    extra.pop("devices", None), extra.pop("accelerator", None)
+    cfg_devices, cfg_accelerator = extra.pop("devices", 1), extra.pop("accelerator", "auto")
+    devices, accelerator = devices or cfg_devices, accelerator or cfg_accelerator
     multi = (isinstance(devices, int) and devices > 1) or extra.get("num_nodes", 1) > 1
     strategy = extra.pop("strategy", "ddp" if multi else "auto")
     # One version_N folder per run, so that neither a resumed run nor testing deletes earlier logs.
