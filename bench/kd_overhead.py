@@ -85,12 +85,12 @@ def main():
     batches = iter(DetDataModule(cfg, splits=("train",)).train_dataloader())
 
     def train_step(module):
+        optimizer = module.configure_optimizers()["optimizer"]
+
         def step(batch):
-            optimizer = module._bench_optimizer
             optimizer.zero_grad(set_to_none=True)
             module.training_step(batch, 0).backward()
             optimizer.step()
-        module._bench_optimizer = module.configure_optimizers()["optimizer"]
         return step
 
     @torch.no_grad()

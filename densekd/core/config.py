@@ -9,9 +9,8 @@ __all__ = ["load_config", "DictAction", "default_work_dir", "config_classes"]
 def load_config(path, cfg_options=None):
     """Read an mmengine config file, apply ``--cfg-options`` overrides, check the required keys."""
     if not os.path.isfile(path):
-        configs = os.path.join(os.path.dirname(path) or ".", "")
-        raise FileNotFoundError(f"config file not found: {path} — configs live under configs/ "
-                                f"(looked in {configs})")
+        raise FileNotFoundError(f"config file not found: {path} — run from the repository root; "
+                                "configs live under configs/")
     try:
         cfg = Config.fromfile(path)
     except SyntaxError as err:
