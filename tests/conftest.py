@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny generated shapes dataset and the demo configs pointed at it."""
+import json
 import os
 
 import pytest
@@ -70,3 +71,25 @@ def load_tool(name):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+TINY_CLIP = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 48, "patch_size": 8, "head_width": 16},
+    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 4, "layers": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_cfg(tmp_path_factory):
+    """``ObjectAwareCLIP`` keyword arguments for the tiny test CLIP (random weights)."""
+    path = tmp_path_factory.mktemp("clip") / "densekd-test-tiny-clip.json"
+    path.write_text(json.dumps(TINY_CLIP))
+    return dict(model_name="densekd-test-tiny-clip", model_config_file=str(path))
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tiny_clip_cfg):
+    from densekd.ovd.clip_teacher import ObjectAwareCLIP
+
+    torch.manual_seed(0)
+    return ObjectAwareCLIP(**tiny_clip_cfg)

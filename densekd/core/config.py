@@ -6,8 +6,8 @@ from mmengine.config import Config, DictAction
 __all__ = ["load_config", "DictAction", "default_work_dir", "config_classes"]
 
 
-def load_config(path, cfg_options=None):
-    """Read an mmengine config file, apply ``--cfg-options`` overrides, check the required keys."""
+def load_config(path, cfg_options=None, required=("model", "train_cfg")):
+    """Read an mmengine config file, apply ``--cfg-options`` overrides, check the ``required`` keys."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"config file not found: {path} — run from the repository root; "
                                 "configs live under configs/")
@@ -20,10 +20,11 @@ def load_config(path, cfg_options=None):
         raise ValueError(f"config {path} could not be read: {err}") from err
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    for key in ("model", "train_cfg"):
+    for key in required:
         if key not in cfg:
-            raise KeyError(f"config {path} has no '{key}': every densekd config needs 'model' "
-                           "(the student) and 'train_cfg' (max_iters, val_interval)")
+            hint = ("every training config needs 'model' (the student) and 'train_cfg' "
+                    "(max_iters, val_interval)") if key in ("model", "train_cfg") else f"add a '{key}' entry"
+            raise KeyError(f"config {path} has no '{key}': {hint}")
     return cfg
 
 

@@ -1,0 +1,1 @@
+"""Wing 1: open-vocabulary detection (OADP) — a CLIP teacher distilled into an mmdet detector."""

@@ -1,0 +1,111 @@
+"""Base / novel class splits of the open-vocabulary benchmarks (names in base-first order), and the
+open-vocabulary COCO annotation files made from a standard COCO file."""
+import difflib
+import json
+import os
+from collections import Counter
+
+from densekd.data.shapes import SHAPES_CLASSES
+
+# OV-COCO (Bansal et al. 2018; used by ViLD, OADP): 48 classes with boxes, 17 without.
+OV_COCO_BASE = (
+    "person", "bicycle", "car", "motorcycle", "train", "truck", "boat", "bench", "bird", "horse",
+    "sheep", "bear", "zebra", "giraffe", "backpack", "handbag", "suitcase", "frisbee", "skis",
+    "kite", "surfboard", "bottle", "fork", "spoon", "bowl", "banana", "apple", "sandwich",
+    "orange", "broccoli", "carrot", "pizza", "donut", "chair", "bed", "toilet", "tv", "laptop",
+    "mouse", "remote", "microwave", "oven", "toaster", "refrigerator", "book", "clock", "vase",
+    "toothbrush",
+)
+OV_COCO_NOVEL = (
+    "airplane", "bus", "cat", "dog", "cow", "elephant", "umbrella", "tie", "snowboard",
+    "skateboard", "cup", "knife", "cake", "couch", "keyboard", "sink", "scissors",
+)
+
+# The embedded demo: three of the ten shapes never get a box in training.
+SHAPES_NOVEL = ("star", "heart", "crescent")
+SHAPES_BASE = tuple(name for name in SHAPES_CLASSES if name not in SHAPES_NOVEL)
+
+
+# --- open-vocabulary annotation files ------------------------------------------------------------
+OV_SPLIT_KINDS = ("train", "ov")
+
+
+def _check_names(base, novel):
+    """Reject empty, repeated or overlapping class name lists."""
+    base, novel = list(base), list(novel)
+    if not base:
+        raise ValueError("the base class list is empty: give at least one base class")
+    for what, names in (("base", base), ("novel", novel)):
+        repeated = sorted(n for n, c in Counter(names).items() if c > 1)
+        if repeated:
+            raise ValueError(f"{what} class names repeat: {repeated}; give each name once")
+    both = sorted(set(base) & set(novel))
+    if both:
+        raise ValueError(f"classes listed as both base and novel: {both}; a class is one or the other")
+    return base, novel
+
+
+def _categories_by_name(coco, names, source):
+    """``{name: category dict}`` of ``coco`` for ``names``; KeyError naming close names if any is missing."""
+    by_name = {c["name"]: c for c in coco["categories"]}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        hints = []
+        for name in missing:
+            close = difflib.get_close_matches(name, list(by_name), n=3, cutoff=0.5)
+            hints.append(f"'{name}'" + (f" (close: {', '.join(close)})" if close else ""))
+        raise KeyError(f"{len(missing)} class name(s) not among the categories of {source}: "
+                       f"{'; '.join(hints)}. Its categories are: {', '.join(sorted(by_name))}. "
+                       "Fix the base/novel name lists to match the annotation file.")
+    return {n: by_name[n] for n in names}
+
+
+def ov_coco_annotations(coco, base, novel, kind, source="the annotation file"):
+    """An open-vocabulary COCO dict from ``coco``: ``kind`` 'train' (base boxes) or 'ov' (base + novel).
+
+    Category ids are remapped base-first (1..B, then B+1..B+N for 'ov'); each category keeps its
+    original id in ``orig_id`` and says ``split``: 'base' or 'novel'. Annotations of other classes
+    are dropped, and so are the images left without any annotation.
+    """
+    if kind not in OV_SPLIT_KINDS:
+        raise ValueError(f"kind must be one of {OV_SPLIT_KINDS}, got {kind!r}")
+    base, novel = _check_names(base, novel)
+    names = base + novel if kind == "ov" else base
+    found = _categories_by_name(coco, base + novel, source)
+    categories, new_id = [], {}
+    for index, name in enumerate(names, start=1):
+        original = found[name]
+        new_id[original["id"]] = index
+        categories.append(dict(id=index, name=name, supercategory=original.get("supercategory", ""),
+                               orig_id=original["id"], split="base" if index <= len(base) else "novel"))
+    annotations = [dict(a, category_id=new_id[a["category_id"]])
+                   for a in coco["annotations"] if a["category_id"] in new_id]
+    kept_images = {a["image_id"] for a in annotations}
+    images = [im for im in coco["images"] if im["id"] in kept_images]
+    out = {k: v for k, v in coco.items() if k not in ("images", "annotations", "categories")}
+    out.update(images=images, annotations=annotations, categories=categories)
+    return out
+
+
+def ov_coco_counts(coco):
+    """``{'images', 'boxes', 'base_boxes', 'novel_boxes', 'images_with_novel'}`` of an OV COCO dict."""
+    split_of = {c["id"]: c.get("split", "base") for c in coco["categories"]}
+    splits = [split_of[a["category_id"]] for a in coco["annotations"]]
+    novel_images = {a["image_id"] for a, s in zip(coco["annotations"], splits) if s == "novel"}
+    return dict(images=len(coco["images"]), boxes=len(splits), base_boxes=splits.count("base"),
+                novel_boxes=splits.count("novel"), images_with_novel=len(novel_images))
+
+
+def write_ov_coco(source, out, base, novel, kind):
+    """Read the COCO json ``source``, write its open-vocabulary version ``out`` (atomically); return counts."""
+    if not os.path.isfile(source):
+        raise FileNotFoundError(f"COCO annotation file not found: {source}")
+    with open(source) as f:
+        coco = json.load(f)
+    result = ov_coco_annotations(coco, base, novel, kind, source=source)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    tmp = f"{out}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, separators=(",", ":"))
+    os.replace(tmp, out)
+    return ov_coco_counts(result)
