@@ -44,7 +44,7 @@ def main(argv=None):
 
     L.seed_everything(cfg.get("seed", 0), workers=True, verbose=False)
     datamodule = DetDataModule(cfg)  # checks the data exists before building any model
-    module = DistillModule.from_config(cfg)
+    module = DistillModule.from_config(cfg, init_weights=ckpt_path is None)
     trainer = build_trainer(cfg, work_dir, args.devices, args.accelerator)
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)

@@ -94,14 +94,21 @@ class DistillModule(L.LightningModule):
         self.seed = seed
 
     @classmethod
-    def from_config(cls, cfg, with_teacher=True):
-        """Build from a densekd config: ``model`` (the student), optional ``teacher`` and ``distiller``."""
+    def from_config(cls, cfg, with_teacher=True, init_weights=False):
+        """Build from a densekd config: ``model`` (the student), optional ``teacher`` and ``distiller``.
+
+        ``init_weights`` applies the student's mmengine ``init_cfg`` (e.g. an ImageNet-pretrained
+        backbone), as a fresh training run must; runs that load a checkpoint skip it.
+        """
         distill = with_teacher and cfg.get("teacher") is not None
         if distill and cfg.get("distiller") is None:
             raise KeyError("the config has a 'teacher' but no 'distiller': add one, e.g. "
                            "distiller = dict(type='FeatureMimicDistiller', ...)")
+        student = build(cfg.model)
+        if init_weights and hasattr(student, "init_weights"):
+            student.init_weights()
         return cls(
-            student=build(cfg.model),
+            student=student,
             teacher=build_teacher(cfg.teacher) if distill else None,
             distiller=build(cfg.distiller) if distill else None,
             optim_wrapper=cfg.get("optim_wrapper"),

@@ -108,3 +108,24 @@ def test_visualize_draws_a_row_per_model_and_a_column_per_image(distilled_run, s
     photo = Image.open(images[0]).convert("RGB").resize((320, 320), Image.NEAREST)
     tile = grid.crop((0, 14, 320, 334))
     assert list(tile.getdata()) != list(photo.getdata())
+
+
+def test_fresh_training_applies_the_init_cfg(tmp_path):
+    """A backbone's ``init_cfg`` (ImageNet weights for real users; a local file here) is applied."""
+    from densekd import DistillModule
+    from densekd.core.config import load_config
+    from densekd.core.registry import build
+
+    cfg = load_config(STUDENT_CFG)
+    torch.manual_seed(1)
+    pretrained = build(cfg.model).backbone.state_dict()
+    path = tmp_path / "backbone.pth"
+    torch.save(pretrained, path)
+    cfg.model.backbone.init_cfg = dict(type="Pretrained", checkpoint=str(path))
+    torch.manual_seed(2)
+    fresh = DistillModule.from_config(cfg, init_weights=True).student.backbone.state_dict()
+    for key, value in pretrained.items():
+        assert torch.equal(fresh[key], value), key
+    torch.manual_seed(2)
+    untouched = DistillModule.from_config(cfg).student.backbone.state_dict()
+    assert not torch.equal(untouched["conv1.weight"], pretrained["conv1.weight"])
