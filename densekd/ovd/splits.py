@@ -97,7 +97,7 @@ def ov_coco_counts(coco):
 
 
 def write_ov_coco(source, out, base, novel, kind):
-    """Read the COCO json ``source``, write its open-vocabulary version ``out`` (atomically); return counts."""
+    """Write the open-vocabulary version of the COCO json ``source`` to ``out`` (atomically); return counts."""
     if not os.path.isfile(source):
         raise FileNotFoundError(f"COCO annotation file not found: {source}")
     with open(source) as f:
