@@ -19,12 +19,13 @@ Object-aware knowledge extraction (OAKE, Wang et al. CVPR 2023):
 import math
 import os
 
+import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
 from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
+from PIL import Image
 from torch import nn
-from torchvision.io import ImageReadMode, decode_image
 from torchvision.ops import roi_align
 
 __all__ = [
@@ -43,9 +44,8 @@ TEACHER_FIELDS = ("global", "blocks", "block_boxes", "objects", "object_boxes", 
 
 def read_rgb(path):
     """An image file as a ``(3, H, W)`` uint8 RGB tensor."""
-    with open(path, "rb") as f:
-        data = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8)
-    return decode_image(data, mode=ImageReadMode.RGB)
+    with Image.open(path) as image:
+        return torch.from_numpy(np.asarray(image.convert("RGB")).copy()).permute(2, 0, 1)
 
 
 def sliding_positions(length, window, max_stride):

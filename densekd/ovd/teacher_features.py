@@ -1,0 +1,93 @@
+"""Where OADP's teacher targets come from: a feature cache written offline, or the CLIP teacher online.
+
+Both give, per image id, the dict of :data:`~densekd.ovd.clip_teacher.TEACHER_FIELDS` in the
+original image's pixel coordinates, embeddings as float32:
+
+- :class:`CachedTeacherFeatures` reads the safetensors store written by
+  ``tools/extract_clip_features.py`` (embeddings stored as float16);
+- :class:`OnlineTeacherFeatures` runs :class:`ObjectAwareCLIP` on the image file and its stored
+  proposals, inside the training step, with no cache.
+
+Both sides call :func:`extract_image`, so the cache holds exactly what the online teacher computes.
+"""
+import functools
+import json
+import os
+
+import torch
+
+from .clip_teacher import ObjectAwareCLIP, read_rgb
+from .feature_store import FeatureStore
+
+__all__ = [
+    "CachedTeacherFeatures",
+    "OnlineTeacherFeatures",
+    "extract_image",
+    "build_extractor",
+    "split_images",
+]
+
+EMBEDDING_FIELDS = ("global", "blocks", "objects")
+
+
+def split_images(ann_file, img_prefix):
+    """``{image_id: path}`` for every image of a COCO annotation file, in id order."""
+    if not os.path.isfile(ann_file):
+        raise FileNotFoundError(f"annotation file not found: {ann_file} — prepare the dataset first "
+                                "(`python tools/prepare_ov_coco.py`, or `python tools/make_demo_data.py` for the demo)")
+    with open(ann_file) as f:
+        images = json.load(f)["images"]
+    return {img["id"]: os.path.join(img_prefix, img["file_name"]) for img in sorted(images, key=lambda i: i["id"])}
+
+
+def best_proposals(proposals, max_proposals):
+    """The ``max_proposals`` best stored proposals of one image: boxes ``(P, 4)``, objectness ``(P,)``."""
+    boxes, objectness = proposals["boxes"].float(), proposals["objectness"].float()
+    order = objectness.argsort(descending=True)[:max_proposals]
+    return boxes[order], objectness[order]
+
+
+def extract_image(teacher, image_path, proposals, max_proposals=None, dtype=torch.float16):
+    """One image's teacher targets, embeddings cast to ``dtype`` (boxes and objectness stay float32)."""
+    boxes, objectness = best_proposals(proposals, max_proposals)
+    out = teacher.embed_image(read_rgb(image_path), boxes, objectness)
+    return {k: (v.to(dtype) if k in EMBEDDING_FIELDS else v.float()).cpu().contiguous() for k, v in out.items()}
+
+
+def _extract_by_id(image_id, teacher, images, proposals, max_proposals, dtype):
+    return extract_image(teacher, images[image_id], proposals.get(image_id), max_proposals, dtype)
+
+
+def build_extractor(device, clip_teacher, images, proposals_root, max_proposals=None, dtype="float16"):
+    """A worker for :func:`~densekd.ovd.feature_store.write_store`: ``image_id -> targets`` on ``device``."""
+    teacher = ObjectAwareCLIP(**clip_teacher).to(device)
+    return functools.partial(_extract_by_id, teacher=teacher, images=images, proposals=FeatureStore(proposals_root),
+                             max_proposals=max_proposals, dtype=getattr(torch, dtype))
+
+
+class CachedTeacherFeatures:
+    """Teacher targets read from a feature cache directory."""
+
+    def __init__(self, root):
+        if not os.path.isdir(root):
+            raise FileNotFoundError(f"CLIP feature cache not found: {root} — write it with "
+                                    "`python tools/extract_clip_features.py CONFIG --split SPLIT`")
+        self.store = FeatureStore(root)
+
+    def __call__(self, image_id, image_path=None):
+        if image_id not in self.store:
+            raise KeyError(f"image {image_id} is not in the CLIP feature cache {self.store.root} — "
+                           "finish the extraction (rerun tools/extract_clip_features.py; it resumes)")
+        return {k: v.float() for k, v in self.store.get(image_id).items()}
+
+
+class OnlineTeacherFeatures:
+    """Teacher targets computed on the fly from the image file and its stored proposals."""
+
+    def __init__(self, clip_teacher, proposals_root, max_proposals=None, device="cpu"):
+        self.teacher = ObjectAwareCLIP(**clip_teacher).to(device) if isinstance(clip_teacher, dict) else clip_teacher
+        self.proposals = FeatureStore(proposals_root)
+        self.max_proposals = max_proposals
+
+    def __call__(self, image_id, image_path):
+        return extract_image(self.teacher, image_path, self.proposals.get(image_id), self.max_proposals, torch.float32)
