@@ -1,0 +1,99 @@
+"""Embed a vocabulary's class names with a CLIP teacher (ViLD prompt ensemble) into a safetensors file.
+
+    python tools/build_text_embeddings.py --teacher configs/demo/clip_teacher_shapes.py \\
+        --vocabulary shapes --out work_dirs/demo/clip/shapes_text.safetensors
+    python tools/build_text_embeddings.py --teacher configs/_base_/clip/vit_b32_openai.py \\
+        --vocabulary lvis --out data/prompts/lvis_vild.safetensors
+
+The file holds ``embeddings`` (C, D) float32, unit rows; its metadata holds ``names`` (JSON list,
+the vocabulary's own spelling), ``num_templates``, ``vocabulary``, ``model_name``, ``pretrained``.
+Read it with ``densekd.ovd.text.load_text_embeddings``.
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+try:
+    import densekd  # noqa: F401
+except ImportError:  # running from a checkout that is not pip-installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from densekd.ovd.text import (
+    VILD_TEMPLATES,
+    VOCABULARIES,
+    config_names,
+    save_text_embeddings,
+    text_embeddings,
+    vocabulary_names,
+)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--teacher", required=True,
+                        help="config with a `clip_teacher = dict(...)` (e.g. configs/demo/clip_teacher_shapes.py)")
+    names = parser.add_mutually_exclusive_group(required=True)
+    names.add_argument("--vocabulary", choices=VOCABULARIES, help="a named vocabulary")
+    names.add_argument("--classes-from", metavar="CONFIG", help="a densekd config: its dataset classes")
+    parser.add_argument("--out", required=True, help="output .safetensors file")
+    parser.add_argument("--batch-size", type=int, default=1024, help="texts per teacher call (default: 1024)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    return parser.parse_args(argv)
+
+
+def teacher_spec(config_path):
+    """The ``clip_teacher`` dict (``ObjectAwareCLIP`` keyword arguments) of a config file."""
+    from mmengine.config import Config
+
+    if not os.path.isfile(config_path):
+        raise FileNotFoundError(f"teacher config not found: {config_path} — run from the repository root; "
+                                "teacher configs live under configs/ (e.g. configs/demo/clip_teacher_shapes.py)")
+    cfg = Config.fromfile(config_path)
+    if "clip_teacher" not in cfg:
+        raise KeyError(f"{config_path} has no `clip_teacher = dict(model_name=..., pretrained=...)`; "
+                       "see configs/_base_/clip/vit_b32_openai.py")
+    return dict(cfg.clip_teacher)
+
+
+def load_clip_teacher(config_path, **overrides):
+    """``ObjectAwareCLIP`` built from a config file's ``clip_teacher`` dict (``overrides`` win)."""
+    from densekd.ovd.clip_teacher import ObjectAwareCLIP
+
+    return ObjectAwareCLIP(**{**teacher_spec(config_path), **overrides})
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not args.out.endswith(".safetensors"):
+        sys.exit(f"build_text_embeddings: --out must end in .safetensors, got {args.out}")
+    try:
+        if args.vocabulary:
+            names, source = vocabulary_names(args.vocabulary), args.vocabulary
+        else:
+            names, source = config_names(args.classes_from), f"config:{args.classes_from}"
+        spec = teacher_spec(args.teacher)
+        teacher = load_clip_teacher(args.teacher)
+    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as err:
+        sys.exit(f"build_text_embeddings: {err}")
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    teacher.to(device)
+    start = time.time()
+    embeddings = text_embeddings(teacher, names, VILD_TEMPLATES, batch_size=args.batch_size,
+                                 progress=len(names) * len(VILD_TEMPLATES) > args.batch_size)
+    save_text_embeddings(
+        args.out, embeddings, names, num_templates=len(VILD_TEMPLATES), templates="vild",
+        vocabulary=source, teacher_config=args.teacher, model_name=spec["model_name"],
+        pretrained=spec.get("pretrained"),
+    )
+    print(f"{len(names)} classes x {len(VILD_TEMPLATES)} templates -> embeddings "
+          f"{tuple(embeddings.shape)} in {time.time() - start:.1f} s ({device})")
+    print(f"first names: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
