@@ -1,0 +1,139 @@
+"""tools/pretrain_demo_clip.py: view sampling, the soft-target loss, a short run, saving and zero-shot."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from conftest import REPO, load_tool
+from densekd.data.shapes import SHAPES_CLASSES
+
+pdc = load_tool("pretrain_demo_clip")
+DEMO_JSON = os.path.join(REPO, "configs", "clip", "densekd-demo-vit-tiny.json")
+
+
+@pytest.fixture
+def teacher_config(tmp_path):
+    """A teacher config like configs/demo/clip_teacher_shapes.py, its weights under tmp_path."""
+    path = tmp_path / "clip_teacher.py"
+    path.write_text(
+        "clip_teacher = dict(model_name='densekd-demo-vit-tiny', "
+        f"model_config_file={DEMO_JSON!r}, pretrained={str(tmp_path / 'clip' / 'demo.safetensors')!r}, "
+        "object_stride_divisor=1)\n"
+    )
+    return str(path)
+
+
+def short_run(root, config, *extra):
+    return ["--data", root, "--teacher", config, "--steps", "4", "--batch-size", "12", "--warmup", "1",
+            "--curriculum", "0", "--no-progress", *extra]
+
+
+def test_context_squares_hold_the_object_and_stay_in_the_image():
+    rng = np.random.default_rng(0)
+    boxes = torch.tensor([[10.0, 20.0, 40.0, 35.0], [0.0, 0.0, 150.0, 90.0], [140.0, 140.0, 160.0, 160.0]]).repeat(50, 1)
+    squares = pdc.object_crop_boxes(boxes, 160, np.zeros(len(boxes), bool), rng)
+    side = squares[:, 2] - squares[:, 0]
+    torch.testing.assert_close(side, squares[:, 3] - squares[:, 1])
+    assert (squares >= -1e-4).all() and (squares <= 160 + 1e-4).all()
+    fits = side >= (boxes[:, 2:] - boxes[:, :2]).max(dim=1).values
+    inside = (squares[:, :2] <= boxes[:, :2] + 1e-4).all(1) & (squares[:, 2:] >= boxes[:, 2:] - 1e-4).all(1)
+    assert inside[fits].all() and fits[0::3].all()
+    tight = pdc.object_crop_boxes(boxes, 160, np.ones(len(boxes), bool), rng)
+    assert ((tight - boxes).abs() <= 0.08 * 150 + 1e-4).all()
+
+
+def test_batches_follow_the_curriculum(shapes_root):
+    data = pdc.load_split(shapes_root, "train")
+    args = pdc.parse_args(["--scene-fraction", "0.25", "--tight-fraction", "0.5"])
+    rng = np.random.default_rng(0)
+    easy = pdc.sample_batch(data, 16, args, 160, rng, share=0.0)
+    assert len(easy.captions) == 16 and not easy.object_token.any() and all(len(k) == 1 for k in easy.keys)
+    full = pdc.sample_batch(data, 16, args, 160, rng, share=1.0)
+    assert len(full.captions) == 16 and full.object_token[:12].any()
+    assert not full.object_token[-4:].any()  # the 4 scene views use CLS ...
+    torch.testing.assert_close(full.object_boxes[-4:], full.crop_boxes[-4:])  # ... over their whole window
+    for key, text in zip(full.keys, full.captions):
+        assert all(SHAPES_CLASSES[c] in text for c in key)
+    assert pdc.hard_share(0, 100, 0.5) == 0 and pdc.hard_share(50, 100, 0.5) == 1 and pdc.hard_share(0, 100, 0) == 1
+
+
+def test_soft_targets_make_same_class_captions_positives():
+    keys = [(0,), (1,), (0,), (2, 3)]
+    onehot = F.one_hot(torch.tensor([0, 1, 0, 2]), 4).float()  # views of one key share an embedding
+    loss = pdc.soft_clip_loss(onehot, onehot, keys, logit_scale=100.0)
+    expected = (2 * math.log(2) + 0 + 0) / 4  # rows of class 0 spread over their 2 positives
+    assert loss.item() == pytest.approx(expected, abs=1e-3)
+    wrong = pdc.soft_clip_loss(onehot, onehot.roll(1, dims=1), keys, logit_scale=100.0)
+    assert wrong > loss + 1
+
+
+def test_training_lowers_the_loss_on_a_fixed_batch(shapes_root, teacher_config):
+    spec = load_tool("build_text_embeddings").teacher_spec(teacher_config)
+    model, tokenizer, wrapper = pdc.build_model(spec, seed=0)
+    data = pdc.load_split(shapes_root, "train")
+    args = pdc.parse_args(["--tight-fraction", "0.5"])
+    rng = np.random.default_rng(0)
+    batch = pdc.sample_batch(data, 16, args, 160, rng)
+    assert batch.object_token.any()  # both the CLS and the object-token path are trained
+    mean = torch.tensor(model.visual.preprocess_cfg["mean"]).view(1, 3, 1, 1) * 255
+    std = torch.tensor(model.visual.preprocess_cfg["std"]).view(1, 3, 1, 1) * 255
+    views, flipped = pdc.render(data[0], batch.view_images, batch.crop_boxes, 64, mean, std, rng)
+    tokens = tokenizer(batch.captions)
+    optimizer = pdc.make_optimizer(model, 1e-3, 0.0)
+    grid = pdc.object_token_grid(wrapper)
+    losses = []
+    for _ in range(4):
+        image_emb = pdc.embed_views(model, wrapper, views, batch, flipped, grid)
+        text_emb = F.normalize(model.encode_text(tokens), dim=-1)
+        loss = pdc.soft_clip_loss(image_emb, text_emb, batch.keys, model.logit_scale.exp())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+
+
+def test_short_run_writes_weights_the_teacher_config_loads(shapes_root, teacher_config, capsys):
+    pdc.main(short_run(shapes_root, teacher_config))
+    printed = capsys.readouterr().out
+    weights = os.path.join(os.path.dirname(teacher_config), "clip", "demo.safetensors")
+    record = json.load(open(weights.replace(".safetensors", ".json")))
+    assert not [f for f in os.listdir(os.path.dirname(weights)) if f.endswith(".partial")]
+    assert math.isfinite(record["final_loss"]) and record["args"]["steps"] == 4
+    # the same path a user takes: the teacher config names the weights file
+    teacher = load_tool("build_text_embeddings").load_clip_teacher(teacher_config)
+    saved = load_file(weights)
+    for name, value in teacher.clip.state_dict().items():
+        torch.testing.assert_close(value, saved[name], rtol=0, atol=0)
+    result = record["zero_shot"]
+    for kind in ("plain", "object_aware"):
+        assert set(result[kind]) == set(SHAPES_CLASSES)
+        assert all(0 <= v <= 1 for v in result[kind].values() if not math.isnan(v))
+    assert result["novel"] == ["star", "heart", "crescent"] and result["chance"] == pytest.approx(0.1)
+    assert "| crescent | **novel** |" in record["zero_shot_table"] and "*chance*" in printed
+    # --eval-only re-evaluates the saved file and keeps the training record
+    pdc.main(short_run(shapes_root, teacher_config, "--eval-only"))
+    again = json.load(open(weights.replace(".safetensors", ".json")))
+    assert again["zero_shot"] == result and again["final_loss"] == record["final_loss"]
+
+
+def test_same_seed_same_weights(shapes_root, teacher_config, tmp_path):
+    outs = [str(tmp_path / f"w{i}.safetensors") for i in range(2)]
+    for out in outs:
+        pdc.main(short_run(shapes_root, teacher_config, "--out", out, "--no-eval", "--steps", "2"))
+    first, second = load_file(outs[0]), load_file(outs[1])
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_clear_errors(shapes_root, teacher_config, tmp_path):
+    with pytest.raises(SystemExit, match="no weights at"):
+        pdc.main(short_run(shapes_root, teacher_config, "--eval-only", "--out", str(tmp_path / "none.safetensors")))
+    with pytest.raises(SystemExit, match="make the demo data first"):
+        pdc.main(short_run(str(tmp_path / "missing"), teacher_config, "--no-eval"))
+    with pytest.raises(SystemExit, match="must end in .safetensors"):
+        pdc.main(short_run(shapes_root, teacher_config, "--out", str(tmp_path / "w.pt")))
