@@ -67,7 +67,8 @@ def throughput(args):
         teacher.batch_size = batch_size
         return teacher.encode_objects(image, boxes)
 
-    torch.testing.assert_close(run(args.proposals), run(1), rtol=0, atol=1e-2 if args.dtype == "float16" else 1e-4)
+    exact = args.dtype == "float32" and device.type == "cpu"  # GPU kernels may differ with batch size (TF32)
+    torch.testing.assert_close(run(args.proposals), run(1), rtol=0, atol=1e-4 if exact else 1e-2)
     batched, single = [], []
     for _ in range(args.repeats):  # interleaved, so drifts in machine speed hit both alike
         batched.append(timed(lambda: run(args.proposals), device))
