@@ -1,8 +1,9 @@
 """The embedded demo: make the shapes data, train a teacher, the student alone and the distilled
-student, evaluate them and print one table. Re-running skips finished runs and resumes
-interrupted ones.
+student, evaluate them and print one table; then build OADP's teacher side (the demo CLIP, the
+base-class RPN, its proposals and the CLIP feature cache). Re-running skips finished runs and
+resumes interrupted ones.
 
-    python tools/demo.py [--seeds 0 [1 2 ...]] [--out work_dirs/demo]
+    python tools/demo.py [--seeds 0 [1 2 ...]] [--out work_dirs/demo] [--skip-ov]
 
 The teacher is trained once (seed 0); the student alone and the distilled student are trained
 once per seed, and with several seeds the table adds their mean and spread.
@@ -22,6 +23,9 @@ STUDENTS = [  # name, config, distilled from the teacher
     ("student + feature mimic (FPN, MSE)", "configs/demo/faster_rcnn_mimic_shapes.py", True),
 ]
 COLUMNS = ["model", "seed", "bbox mAP", "mAP50", "iterations", "train time (s)"]
+RPN_CONFIG = "configs/demo/rpn_shapes_base.py"
+CLIP_FEATURES_CONFIG = "configs/demo/clip_features_shapes.py"
+RECALL_COLUMNS = ["R50@10", "R50@100", "AR@100"]
 
 
 def run(cmd):
@@ -30,7 +34,7 @@ def run(cmd):
 
 
 def train_and_test(config, work_dir, seed, options=()):
-    """Train (or resume, or skip when finished) and test one config; return a table row."""
+    """Train (or resume, or skip when finished) and test one config; return its metrics and summary."""
     summary_path = os.path.join(work_dir, "train_summary.json")
     options = ["--cfg-options", f"seed={seed}", *options]
     if not os.path.exists(summary_path):
@@ -42,6 +46,12 @@ def train_and_test(config, work_dir, seed, options=()):
         metrics = json.load(f)
     with open(summary_path) as f:
         summary = json.load(f)
+    return metrics, summary
+
+
+def detection_row(config, work_dir, seed, options=()):
+    """Train and test a detector; its row of the results table."""
+    metrics, summary = train_and_test(config, work_dir, seed, options)
     return {"seed": seed, "bbox mAP": metrics["coco/bbox_mAP"], "mAP50": metrics["coco/bbox_mAP_50"],
             "iterations": summary["iterations"], "train time (s)": round(summary["train_time_s"])}
 
@@ -57,21 +67,44 @@ def mean_row(name, rows):
     return row
 
 
+def ov_teacher(out):
+    """OADP's teacher side on the shapes data: OV split, demo CLIP, base-class RPN, proposals, CLIP features."""
+    run(["tools/prepare_ov_coco.py", "--dataset", "shapes"])
+    clip = os.path.join(out, "clip", "demo_clip.safetensors")
+    if not os.path.exists(clip):
+        run(["tools/pretrain_demo_clip.py", "--out", clip])
+    rpn_dir = os.path.join(out, "rpn_shapes_base")
+    recall, _ = train_and_test(RPN_CONFIG, rpn_dir, seed=0)
+    for split in ("train", "val"):
+        run(["tools/generate_proposals.py", RPN_CONFIG, os.path.join(rpn_dir, "last.ckpt"), "--split", split,
+             "--out", os.path.join(out, "proposals", split)])
+    run(["tools/extract_clip_features.py", CLIP_FEATURES_CONFIG, "--split", "train",
+         "--out", os.path.join(out, "clip_features", "train"), "--cfg-options", f"clip_teacher.pretrained={clip}",
+         f"clip_features.splits.train.proposals={os.path.join(out, 'proposals', 'train')}"])
+    with open(os.path.splitext(clip)[0] + ".json") as f:
+        zero_shot = json.load(f)["zero_shot_table"]
+    rows = [{"classes": split, **{k: recall[f"proposal/{split}_{k}"] for k in RECALL_COLUMNS}}
+            for split in ("base", "novel")]
+    return (f"Demo CLIP zero-shot top-1 accuracy (%) on the val boxes:\n{zero_shot}\n\n"
+            f"Base-class RPN, proposal recall on val:\n{markdown_table(rows, ['classes', *RECALL_COLUMNS])}\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", default="work_dirs/demo")
+    parser.add_argument("--skip-ov", action="store_true", help="leave out OADP's teacher side")
     args = parser.parse_args(argv)
     run(["tools/make_demo_data.py", "--out", "data/shapes"])
 
     teacher_dir = os.path.join(args.out, "teacher")
-    rows = [dict(model=TEACHER[0], **train_and_test(TEACHER[1], teacher_dir, seed=0))]
+    rows = [dict(model=TEACHER[0], **detection_row(TEACHER[1], teacher_dir, seed=0))]
     teacher_option = f"teacher.checkpoint={teacher_dir}/last.ckpt"
     for name, config, distilled in STUDENTS:
         runs = []
         for seed in args.seeds:
             work_dir = os.path.join(args.out, f"seed{seed}", os.path.basename(config)[:-3])
-            runs.append(dict(model=name, **train_and_test(config, work_dir, seed, [teacher_option] if distilled else [])))
+            runs.append(dict(model=name, **detection_row(config, work_dir, seed, [teacher_option] if distilled else [])))
         rows += runs
         if len(runs) > 1:
             rows.append(mean_row(name, runs))
@@ -81,6 +114,11 @@ def main(argv=None):
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(f"Demo results (shapes val), seeds {seeds}\n\n{table}\n")
     print(f"\nDemo results (shapes val, COCO bbox metrics by mmdet's CocoMetric), seeds {seeds}:\n{table}")
+    if not args.skip_ov:
+        report = ov_teacher(args.out)
+        with open(os.path.join(args.out, "results.md"), "a") as f:
+            f.write(f"\n{report}")
+        print(f"\n{report}")
 
 
 if __name__ == "__main__":
