@@ -20,6 +20,8 @@ try:
 except ImportError:  # running from a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import torch
+
 from densekd.ovd.text import (
     VILD_TEMPLATES,
     VOCABULARIES,
@@ -75,10 +77,11 @@ def main(argv=None):
             names, source = config_names(args.classes_from), f"config:{args.classes_from}"
         spec = teacher_spec(args.teacher)
         teacher = load_clip_teacher(args.teacher)
-    except (FileNotFoundError, KeyError, ValueError, RuntimeError) as err:
+    except (FileNotFoundError, KeyError, ValueError) as err:
         sys.exit(f"build_text_embeddings: {err}")
-    import torch
-
+    except RuntimeError as err:  # open_clip could not fetch the weights of a tag
+        sys.exit(f"build_text_embeddings: {err}\nOffline? Set clip_teacher.pretrained in {args.teacher} to a "
+                 "local weights file (see the comment in configs/_base_/clip/vit_b32_openai.py).")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     teacher.to(device)
     start = time.time()

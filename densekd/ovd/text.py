@@ -131,6 +131,9 @@ def save_text_embeddings(path, embeddings, names, **metadata):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     partial = f"{path}.partial"
     save_file({"embeddings": embeddings.detach().float().cpu().contiguous()}, partial, metadata=header)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(partial, 0o666 & ~umask)  # safetensors creates the file owner-only
     os.replace(partial, path)
 
 

@@ -35,7 +35,8 @@ def short_run(root, config, *extra):
 
 def test_context_squares_hold_the_object_and_stay_in_the_image():
     rng = np.random.default_rng(0)
-    boxes = torch.tensor([[10.0, 20.0, 40.0, 35.0], [0.0, 0.0, 150.0, 90.0], [140.0, 140.0, 160.0, 160.0]]).repeat(50, 1)
+    boxes = torch.tensor([[10.0, 20.0, 40.0, 35.0], [0.0, 0.0, 150.0, 90.0], [140.0, 140.0, 160.0, 160.0]])
+    boxes = boxes.repeat(50, 1)
     squares = pdc.object_crop_boxes(boxes, 160, np.zeros(len(boxes), bool), rng)
     side = squares[:, 2] - squares[:, 0]
     torch.testing.assert_close(side, squares[:, 3] - squares[:, 1])
@@ -82,7 +83,8 @@ def test_training_lowers_the_loss_on_a_fixed_batch(shapes_root, teacher_config):
     assert batch.object_token.any()  # both the CLS and the object-token path are trained
     mean = torch.tensor(model.visual.preprocess_cfg["mean"]).view(1, 3, 1, 1) * 255
     std = torch.tensor(model.visual.preprocess_cfg["std"]).view(1, 3, 1, 1) * 255
-    views, flipped = pdc.render(data[0], batch.view_images, batch.crop_boxes, 64, mean, std, rng)
+    size = model.visual.image_size[0]
+    views, flipped = pdc.render(data[0], batch.view_images, batch.crop_boxes, size, mean, std, rng)
     tokens = tokenizer(batch.captions)
     optimizer = pdc.make_optimizer(model, 1e-3, 0.0)
     grid = pdc.object_token_grid(wrapper)
