@@ -10,7 +10,6 @@ the vocabulary's own spelling), ``num_templates``, ``vocabulary``, ``model_name`
 Read it with ``densekd.ovd.text.load_text_embeddings``.
 """
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ except ImportError:  # running from a checkout that is not pip-installed
 
 import torch
 
+from densekd.ovd.clip_teacher import ObjectAwareCLIP, clip_teacher_spec
 from densekd.ovd.text import (
     VILD_TEMPLATES,
     VOCABULARIES,
@@ -45,25 +45,9 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def teacher_spec(config_path):
-    """The ``clip_teacher`` dict (``ObjectAwareCLIP`` keyword arguments) of a config file."""
-    from mmengine.config import Config
-
-    if not os.path.isfile(config_path):
-        raise FileNotFoundError(f"teacher config not found: {config_path} — run from the repository root; "
-                                "teacher configs live under configs/ (e.g. configs/demo/clip_teacher_shapes.py)")
-    cfg = Config.fromfile(config_path)
-    if "clip_teacher" not in cfg:
-        raise KeyError(f"{config_path} has no `clip_teacher = dict(model_name=..., pretrained=...)`; "
-                       "see configs/_base_/clip/vit_b32_openai.py")
-    return dict(cfg.clip_teacher)
-
-
-def load_clip_teacher(config_path, **overrides):
-    """``ObjectAwareCLIP`` built from a config file's ``clip_teacher`` dict (``overrides`` win)."""
-    from densekd.ovd.clip_teacher import ObjectAwareCLIP
-
-    return ObjectAwareCLIP(**{**teacher_spec(config_path), **overrides})
+# The teacher is read from its config by densekd's one reader (also used by pretrain_demo_clip.py).
+teacher_spec = clip_teacher_spec
+load_clip_teacher = ObjectAwareCLIP.from_config
 
 
 def main(argv=None):

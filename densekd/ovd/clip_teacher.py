@@ -32,6 +32,7 @@ __all__ = [
     "ObjectAwareCLIP",
     "TEACHER_FIELDS",
     "block_boxes",
+    "clip_teacher_spec",
     "expand_boxes",
     "object_token_masks",
     "read_rgb",
@@ -114,6 +115,18 @@ def object_token_masks(boxes, crops, grid):
     return ~(in_y[:, :, None] & in_x[:, None, :]).flatten(1)
 
 
+def clip_teacher_spec(config):
+    """The ``clip_teacher`` dict (``ObjectAwareCLIP`` arguments) of a config file path, a Config, or itself."""
+    if isinstance(config, str):
+        if not os.path.isfile(config):
+            raise FileNotFoundError(f"teacher config not found: {config} — run from the repository root; teacher "
+                                    "configs live under configs/ (e.g. configs/demo/clip_teacher_shapes.py)")
+        from densekd.core.config import load_config
+
+        config = load_config(config, required=("clip_teacher",))
+    return dict(config.get("clip_teacher", config))
+
+
 class ObjectAwareCLIP(nn.Module):
     """A frozen open_clip ViT that embeds whole images, blocks and objects (OAKE), and text."""
 
@@ -162,14 +175,9 @@ class ObjectAwareCLIP(nn.Module):
         self.register_buffer("pixel_std", torch.tensor(std).view(3, 1, 1) * 255, persistent=False)
 
     @classmethod
-    def from_config(cls, config):
-        """Build from a config's ``clip_teacher`` dict (a config file path, a Config, or the dict itself)."""
-        if isinstance(config, str):
-            from densekd.core.config import load_config
-
-            config = load_config(config, required=("clip_teacher",))
-        spec = config.get("clip_teacher", config)
-        return cls(**spec)
+    def from_config(cls, config, **overrides):
+        """Build from a config's ``clip_teacher`` dict (see :func:`clip_teacher_spec`); ``overrides`` win."""
+        return cls(**{**clip_teacher_spec(config), **overrides})
 
     @staticmethod
     def _check_supported(visual):
