@@ -1,5 +1,5 @@
 """Base / novel class splits of the open-vocabulary benchmarks (names in base-first order), and the
-open-vocabulary COCO annotation files made from a standard COCO file."""
+open-vocabulary COCO annotation files made from a standard COCO (or LVIS v1) file."""
 import difflib
 import json
 import os
@@ -24,6 +24,25 @@ OV_COCO_NOVEL = (
 # The embedded demo: three of the ten shapes never get a box in training.
 SHAPES_NOVEL = ("star", "heart", "crescent")
 SHAPES_BASE = tuple(name for name in SHAPES_CLASSES if name not in SHAPES_NOVEL)
+
+# OV-LVIS (ViLD, OADP): the common ('c') and frequent ('f') classes have boxes, the rare ('r') don't.
+# LVIS v1 has 866 base / 337 novel; the names come from each category's ``frequency`` field.
+LVIS_BASE_FREQUENCIES = ("c", "f")
+LVIS_NOVEL_FREQUENCIES = ("r",)
+
+
+def lvis_base_novel(lvis, source="the LVIS annotation file"):
+    """``(base names, novel names)`` of an LVIS dict: common + frequent vs rare, each in category-id order."""
+    categories = sorted(lvis["categories"], key=lambda c: c["id"])
+    bad = [(c.get("name"), c.get("frequency")) for c in categories
+           if c.get("frequency") not in LVIS_BASE_FREQUENCIES + LVIS_NOVEL_FREQUENCIES]
+    if bad:
+        raise ValueError(f"{len(bad)} categories of {source} have no LVIS frequency ('r', 'c' or 'f'), "
+                         f"e.g. {bad[:3]} (name, frequency seen). Give an LVIS v1 file "
+                         "(lvis_v1_train.json / lvis_v1_val.json).")
+    base = tuple(c["name"] for c in categories if c["frequency"] in LVIS_BASE_FREQUENCIES)
+    novel = tuple(c["name"] for c in categories if c["frequency"] in LVIS_NOVEL_FREQUENCIES)
+    return base, novel
 
 
 # --- open-vocabulary annotation files ------------------------------------------------------------
@@ -60,12 +79,14 @@ def _categories_by_name(coco, names, source):
     return {n: by_name[n] for n in names}
 
 
-def ov_coco_annotations(coco, base, novel, kind, source="the annotation file"):
+def ov_coco_annotations(coco, base, novel, kind, source="the annotation file", keep_images=False):
     """An open-vocabulary COCO dict from ``coco``: ``kind`` 'train' (base boxes) or 'ov' (base + novel).
 
     Category ids are remapped base-first (1..B, then B+1..B+N for 'ov'); each category keeps its
-    original id in ``orig_id`` and says ``split``: 'base' or 'novel'. Annotations of other classes
-    are dropped, and so are the images left without any annotation.
+    other fields, its original id in ``orig_id`` and says ``split``: 'base' or 'novel'. Annotations
+    of other classes are dropped, and so are the images left without any annotation unless
+    ``keep_images`` (LVIS evaluation needs every image). LVIS's per-image category lists
+    (``neg_category_ids``, ``not_exhaustive_category_ids``) are remapped the same way.
     """
     if kind not in OV_SPLIT_KINDS:
         raise ValueError(f"kind must be one of {OV_SPLIT_KINDS}, got {kind!r}")
@@ -76,15 +97,25 @@ def ov_coco_annotations(coco, base, novel, kind, source="the annotation file"):
     for index, name in enumerate(names, start=1):
         original = found[name]
         new_id[original["id"]] = index
-        categories.append(dict(id=index, name=name, supercategory=original.get("supercategory", ""),
+        categories.append(dict(original, id=index, name=name, supercategory=original.get("supercategory", ""),
                                orig_id=original["id"], split="base" if index <= len(base) else "novel"))
     annotations = [dict(a, category_id=new_id[a["category_id"]])
                    for a in coco["annotations"] if a["category_id"] in new_id]
     kept_images = {a["image_id"] for a in annotations}
-    images = [im for im in coco["images"] if im["id"] in kept_images]
+    images = [_remap_image_categories(im, new_id)
+              for im in coco["images"] if keep_images or im["id"] in kept_images]
     out = {k: v for k, v in coco.items() if k not in ("images", "annotations", "categories")}
     out.update(images=images, annotations=annotations, categories=categories)
     return out
+
+
+LVIS_IMAGE_CATEGORY_LISTS = ("neg_category_ids", "not_exhaustive_category_ids")
+
+
+def _remap_image_categories(image, new_id):
+    """``image`` with its LVIS per-image category id lists remapped by ``new_id`` (others dropped)."""
+    lists = {k: [new_id[c] for c in image[k] if c in new_id] for k in LVIS_IMAGE_CATEGORY_LISTS if k in image}
+    return dict(image, **lists) if lists else image
 
 
 def ov_coco_counts(coco):
@@ -96,16 +127,22 @@ def ov_coco_counts(coco):
                 novel_boxes=splits.count("novel"), images_with_novel=len(novel_images))
 
 
-def write_ov_coco(source, out, base, novel, kind):
-    """Write the open-vocabulary version of the COCO json ``source`` to ``out`` (atomically); return counts."""
+def write_ov_coco(source, out, base, novel, kind, keep_images=False):
+    """Write the open-vocabulary version of the COCO json ``source`` to ``out`` (atomically); return counts.
+
+    ``base`` and ``novel`` None: take them from the LVIS frequency field (:func:`lvis_base_novel`).
+    The counts are :func:`ov_coco_counts` plus ``base_classes`` and ``novel_classes``.
+    """
     if not os.path.isfile(source):
         raise FileNotFoundError(f"COCO annotation file not found: {source}")
     with open(source) as f:
         coco = json.load(f)
-    result = ov_coco_annotations(coco, base, novel, kind, source=source)
+    if base is None and novel is None:
+        base, novel = lvis_base_novel(coco, source)
+    result = ov_coco_annotations(coco, base, novel, kind, source=source, keep_images=keep_images)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = f"{out}.tmp"
     with open(tmp, "w") as f:
         json.dump(result, f, separators=(",", ":"))
     os.replace(tmp, out)
-    return ov_coco_counts(result)
+    return dict(ov_coco_counts(result), base_classes=len(base), novel_classes=len(novel))

@@ -6,8 +6,8 @@ import shutil
 import pytest
 
 from conftest import load_tool
-from densekd.ovd.splits import (OV_COCO_BASE, OV_COCO_NOVEL, SHAPES_BASE, SHAPES_NOVEL, ov_coco_annotations,
-                                ov_coco_counts)
+from densekd.ovd.splits import (OV_COCO_BASE, OV_COCO_NOVEL, SHAPES_BASE, SHAPES_NOVEL, lvis_base_novel,
+                                ov_coco_annotations, ov_coco_counts)
 
 prepare_tool = load_tool("prepare_ov_coco")
 
@@ -91,3 +91,70 @@ def test_prepare_tool_names_the_missing_file_and_how_to_get_it(tmp_path):
         prepare_tool.main(["--data-root", str(tmp_path / "coco")])
     with pytest.raises(SystemExit, match=r"instances_train.json.*python tools/make_demo_data.py"):
         prepare_tool.main(["--dataset", "shapes", "--data-root", str(tmp_path / "shapes")])
+
+
+# --- OV-LVIS: base = common + frequent, novel = rare, from each category's frequency field ---------
+def lvis_source(split):
+    """A tiny LVIS v1-style dict: 5 categories (2 rare), 4 images, per-image category lists."""
+    freqs = {1: "f", 2: "r", 3: "c", 4: "r", 5: "f"}
+    return dict(
+        info=dict(description=f"toy lvis {split}"),
+        categories=[dict(id=k, name=f"cls{k}", synset=f"cls{k}.n.01", frequency=f, image_count=1,
+                         instance_count=1) for k, f in freqs.items()],
+        images=[dict(id=i, coco_url=f"http://images.cocodataset.org/{split}2017/{i:012d}.jpg", width=10,
+                     height=10, neg_category_ids=[2, 3], not_exhaustive_category_ids=[4]) for i in (1, 2, 3, 4)],
+        annotations=[
+            dict(id=20, image_id=1, category_id=1, bbox=[0, 0, 2, 2], area=4),   # cls1 f
+            dict(id=21, image_id=1, category_id=2, bbox=[1, 1, 2, 2], area=4),   # cls2 r
+            dict(id=22, image_id=2, category_id=4, bbox=[1, 1, 2, 2], area=4),   # cls4 r only
+            dict(id=23, image_id=3, category_id=5, bbox=[1, 1, 3, 3], area=9),   # cls5 f
+            dict(id=24, image_id=3, category_id=3, bbox=[2, 2, 3, 3], area=9),   # cls3 c
+        ])  # image 4: no annotation
+
+
+def write_lvis(root):
+    ann = root / "annotations"
+    ann.mkdir(parents=True)
+    for split in ("train", "val"):
+        (ann / f"lvis_v1_{split}.json").write_text(json.dumps(lvis_source(split)))
+    return ann
+
+
+def test_lvis_base_novel_come_from_the_frequency_field():
+    assert lvis_base_novel(lvis_source("val")) == (("cls1", "cls3", "cls5"), ("cls2", "cls4"))
+    bad = lvis_source("val")
+    del bad["categories"][0]["frequency"]
+    with pytest.raises(ValueError, match=r"no LVIS frequency.*\('cls1', None\)"):
+        lvis_base_novel(bad)
+
+
+def test_prepare_tool_on_lvis_writes_base_only_train_and_base_first_val(tmp_path, capsys):
+    ann = write_lvis(tmp_path / "lvis")
+    results = prepare_tool.main(["--dataset", "lvis", "--data-root", str(tmp_path / "lvis")])
+    train_out, val_out = str(ann / "lvis_v1_train.866.json"), str(ann / "lvis_v1_val.1203.json")
+    assert "common + frequent" in capsys.readouterr().out
+    train, val = json.load(open(train_out)), json.load(open(val_out))
+
+    assert [(c["id"], c["name"], c["orig_id"], c["split"]) for c in train["categories"]] == [
+        (1, "cls1", 1, "base"), (2, "cls3", 3, "base"), (3, "cls5", 5, "base")]
+    assert train["categories"][1]["frequency"] == "c" and train["categories"][1]["synset"] == "cls3.n.01"
+    assert [(a["id"], a["category_id"]) for a in train["annotations"]] == [(20, 1), (23, 3), (24, 2)]
+    assert not {21, 22} & {a["id"] for a in train["annotations"]}  # no rare box in train
+    assert [im["id"] for im in train["images"]] == [1, 3]  # image 2 had only a rare box
+    assert train["images"][0]["neg_category_ids"] == [2] and train["images"][0]["not_exhaustive_category_ids"] == []
+    assert results[train_out] == dict(images=2, boxes=3, base_boxes=3, novel_boxes=0, images_with_novel=0,
+                                      base_classes=3, novel_classes=2)
+
+    assert [(c["id"], c["name"], c["orig_id"], c["split"]) for c in val["categories"]] == [
+        (1, "cls1", 1, "base"), (2, "cls3", 3, "base"), (3, "cls5", 5, "base"),
+        (4, "cls2", 2, "novel"), (5, "cls4", 4, "novel")]
+    assert [(a["id"], a["category_id"]) for a in val["annotations"]] == [(20, 1), (21, 4), (22, 5), (23, 3), (24, 2)]
+    assert [im["id"] for im in val["images"]] == [1, 2, 3, 4]  # LVIS evaluation needs every image
+    assert val["images"][3]["neg_category_ids"] == [4, 2] and val["images"][3]["not_exhaustive_category_ids"] == [5]
+    assert results[val_out] == dict(images=4, boxes=5, base_boxes=3, novel_boxes=2, images_with_novel=2,
+                                    base_classes=3, novel_classes=2)
+
+
+def test_prepare_tool_lvis_names_the_missing_file_and_where_to_get_lvis(tmp_path):
+    with pytest.raises(SystemExit, match=r"lvis_v1_train.json.*LVIS v1.*lvisdataset.org"):
+        prepare_tool.main(["--dataset", "lvis", "--data-root", str(tmp_path / "lvis")])
