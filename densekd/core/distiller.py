@@ -15,6 +15,9 @@ class Distiller(nn.Module):
     steps (a number applies to every loss).
     """
 
+    # True when materialize() must see real feature shapes (one dummy forward at build time).
+    lazy = False
+
     def __init__(self, student_features, teacher_features, loss_weights, warmup_iters=0):
         super().__init__()
         self.student_features = list(student_features)
@@ -55,6 +58,8 @@ class FeatureMimicDistiller(Distiller):
     over H x W first (as in PKD, Cao et al. 2022), so the loss does not depend on the teacher's
     activation scale. The per-pair losses are summed into ``loss_mimic``.
     """
+
+    lazy = True  # adapter widths come from the features
 
     def __init__(self, student_features, teacher_features, adapter=None,
                  loss=dict(type="FeatureMSELoss"), loss_weight=1.0, warmup_iters=0, normalize=False):

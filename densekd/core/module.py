@@ -55,6 +55,9 @@ def build_teacher(teacher_cfg):
     teacher = build(model_cfg)
     checkpoint = teacher_cfg.get("checkpoint")
     if checkpoint is None:
+        if getattr(teacher, "loads_own_weights", False):  # e.g. a CLIP teacher from its own config
+            teacher.requires_grad_(False)
+            return teacher.eval()
         raise ValueError("teacher.checkpoint is not set: a teacher must be trained weights")
     hint = f"train the teacher first with `python tools/train.py {source}`" \
         if "config" in teacher_cfg else "train the teacher first"
@@ -86,7 +89,8 @@ class DistillModule(L.LightningModule):
             teacher.requires_grad_(False)
             self.student_recorder = FeatureRecorder(student, distiller.student_features)
             self.teacher_recorder = FeatureRecorder(teacher, distiller.teacher_features)
-            self._materialize(dummy_input_size)
+            if distiller.lazy:
+                self._materialize(dummy_input_size)
         self.optim_wrapper_cfg = optim_wrapper or dict(optimizer=dict(type="SGD", lr=0.01, momentum=0.9))
         self.lr_schedule = dict(lr_schedule or {})
         self.max_iters = max_iters
@@ -138,8 +142,12 @@ class DistillModule(L.LightningModule):
                 state[TEACHER_PREFIX + key] = value
 
     # --- training -----------------------------------------------------------------------------
-    def _run_teacher(self, images):
-        return getattr(self.teacher, self.teacher_forward)(images)
+    def _run_teacher(self, images, data_samples=None):
+        """Run the teacher; one that reads annotations or metadata (``takes_data_samples``) gets them too."""
+        forward = getattr(self.teacher, self.teacher_forward)
+        if getattr(self.teacher, "takes_data_samples", False):
+            return forward(images, data_samples)
+        return forward(images)
 
     @torch.no_grad()
     def _materialize(self, input_size):
@@ -171,7 +179,7 @@ class DistillModule(L.LightningModule):
             distill_losses = {}
         else:
             with torch.no_grad(), self.teacher_recorder:
-                self._run_teacher(data["inputs"])
+                self._run_teacher(data["inputs"], data["data_samples"])
             with self.student_recorder:
                 losses = self.student.loss(data["inputs"], data["data_samples"])
             distill_losses = self.distiller(self.student_recorder.records,
