@@ -8,6 +8,7 @@ from mmdet.utils import register_all_modules as _register_mmdet
 _register_mmdet(init_default_scope=False)
 
 from .core import adapters, distiller, losses, masks  # noqa: E402,F401  (registration)
+from .ovd import datasets, heads, metrics, pyramid, teacher_features  # noqa: E402,F401  (registration)
 from .core.distiller import Distiller, FeatureMimicDistiller  # noqa: E402
 from .core.module import DistillModule  # noqa: E402
 from .core.recorder import FeatureRecorder  # noqa: E402

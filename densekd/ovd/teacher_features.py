@@ -16,6 +16,8 @@ import os
 
 import torch
 
+from densekd.core.registry import MODELS
+
 from .clip_teacher import ObjectAwareCLIP, read_rgb
 from .feature_store import FeatureStore
 
@@ -25,6 +27,8 @@ __all__ = [
     "extract_image",
     "build_extractor",
     "split_images",
+    "to_input_frame",
+    "CLIPTargetTeacher",
 ]
 
 EMBEDDING_FIELDS = ("global", "blocks", "objects")
@@ -91,3 +95,55 @@ class OnlineTeacherFeatures:
 
     def __call__(self, image_id, image_path):
         return extract_image(self.teacher, image_path, self.proposals.get(image_id), self.max_proposals, torch.float32)
+
+
+def to_input_frame(targets, metainfo, device=None):
+    """Move one image's target boxes from original-image pixels into the network input's frame.
+
+    Follows ``Resize`` (``scale_factor``) and ``RandomFlip`` (``flip``, ``flip_direction`` over the
+    resized ``img_shape``) — the geometric transforms of OADP's pipelines.
+    """
+    from mmdet.structures.bbox import bbox_flip
+
+    out = {}
+    scale = torch.tensor(metainfo.get("scale_factor", (1.0, 1.0)), dtype=torch.float32).repeat(2)
+    for key, value in targets.items():
+        value = value.to(device)
+        if key.endswith("boxes"):
+            value = value * scale.to(value.device)
+            if metainfo.get("flip", False):
+                value = bbox_flip(value, metainfo["img_shape"], metainfo["flip_direction"])
+        out[key] = value
+    return out
+
+
+@MODELS.register_module()
+class CLIPTargetTeacher(torch.nn.Module):
+    """OADP's teacher in :class:`~densekd.core.module.DistillModule`: attaches each image's CLIP
+    targets (global, blocks, objects and their boxes, in the input frame) to its data sample as
+    ``clip_targets``, read from a feature cache (``cache=DIR``) or computed online
+    (``online=dict(clip_teacher=..., proposals=DIR, max_proposals=N)``).
+    """
+
+    takes_data_samples = True  # DistillModule calls forward(inputs, data_samples)
+    loads_own_weights = True  # the CLIP weights come from its own config, not a densekd checkpoint
+
+    def __init__(self, cache=None, online=None):
+        super().__init__()
+        if (cache is None) == (online is None):
+            raise ValueError("CLIPTargetTeacher needs exactly one of cache=DIR (from "
+                             "tools/extract_clip_features.py) or online=dict(clip_teacher=..., proposals=DIR)")
+        if cache is not None:
+            self.clip = None
+            self.source = CachedTeacherFeatures(cache)
+        else:
+            online = dict(online)
+            self.clip = ObjectAwareCLIP(**online.pop("clip_teacher"))
+            self.source = OnlineTeacherFeatures(self.clip, online.pop("proposals"), **online)
+
+    @torch.no_grad()
+    def forward(self, inputs, data_samples):
+        for sample in data_samples:
+            targets = self.source(sample.img_id, sample.img_path)
+            sample.clip_targets = to_input_frame(targets, sample.metainfo, inputs.device)
+        return data_samples
