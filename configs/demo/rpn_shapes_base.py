@@ -5,14 +5,8 @@
 #   python tools/train.py configs/demo/rpn_shapes_base.py --work-dir work_dirs/demo/rpn_shapes_base
 #   python tools/generate_proposals.py configs/demo/rpn_shapes_base.py \
 #       work_dirs/demo/rpn_shapes_base/last.ckpt --split train --out work_dirs/demo/proposals/train
-_base_ = ['../_base_/datasets/shapes_coco.py', '../_base_/schedules/sgd_step.py']
+_base_ = ['../_base_/datasets/ov_shapes.py', '../_base_/schedules/sgd_step.py']
 custom_imports = dict(imports=['densekd.ovd.proposal_recall'], allow_failed_imports=False)
-data_prepare = ('python tools/make_demo_data.py --out data/shapes && '
-                'python tools/prepare_ov_coco.py --dataset shapes')
-# = densekd.ovd.splits.SHAPES_BASE / SHAPES_NOVEL (tests check it); ids in the OV files are base-first
-base_classes = ('circle', 'square', 'triangle', 'hexagon', 'cross', 'ring', 'diamond')
-novel_classes = ('star', 'heart', 'crescent')
-
 width = 32  # ResNet base width (64 is a full ResNet-18); FPN at 2 * width
 model = dict(
     type='RPN',
@@ -58,11 +52,6 @@ model = dict(
     test_cfg=dict(
         rpn=dict(nms_pre=1000, max_per_img=300, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)))
 
-train_dataloader = dict(dataset=dict(ann_file='annotations/instances_train.base.json',
-                                     metainfo=dict(classes=base_classes)))
-val_dataloader = dict(dataset=dict(ann_file='annotations/instances_val.ov.json',
-                                   metainfo=dict(classes=base_classes + novel_classes)))
-test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='ProposalRecall',
                      ann_file='data/shapes/annotations/instances_val.ov.json', proposal_nums=(10, 100, 300))
 test_evaluator = val_evaluator

@@ -6,24 +6,8 @@
 #   python tools/train.py configs/ovd/rpn_r50_fpn_coco_base.py --devices 8
 #   python tools/generate_proposals.py configs/ovd/rpn_r50_fpn_coco_base.py \
 #       work_dirs/rpn_r50_fpn_coco_base/last.ckpt --split train --out data/coco/proposals/train --devices 8
-_base_ = ['../_base_/schedules/sgd_step.py']
+_base_ = ['../_base_/datasets/ov_coco.py', '../_base_/schedules/sgd_step.py']
 custom_imports = dict(imports=['densekd.ovd.proposal_recall'], allow_failed_imports=False)
-dataset_type = 'CocoDataset'
-data_root = 'data/coco/'
-data_prepare = ('download COCO 2017 (train2017/, val2017/, annotations/) into data/coco, then '
-                'python tools/prepare_ov_coco.py --dataset coco')
-# = densekd.ovd.splits.OV_COCO_BASE / OV_COCO_NOVEL (tests check it)
-base_classes = (
-    'person', 'bicycle', 'car', 'motorcycle', 'train', 'truck', 'boat', 'bench', 'bird', 'horse',
-    'sheep', 'bear', 'zebra', 'giraffe', 'backpack', 'handbag', 'suitcase', 'frisbee', 'skis',
-    'kite', 'surfboard', 'bottle', 'fork', 'spoon', 'bowl', 'banana', 'apple', 'sandwich',
-    'orange', 'broccoli', 'carrot', 'pizza', 'donut', 'chair', 'bed', 'toilet', 'tv', 'laptop',
-    'mouse', 'remote', 'microwave', 'oven', 'toaster', 'refrigerator', 'book', 'clock', 'vase',
-    'toothbrush')
-novel_classes = (
-    'airplane', 'bus', 'cat', 'dog', 'cow', 'elephant', 'umbrella', 'tie', 'snowboard',
-    'skateboard', 'cup', 'knife', 'cake', 'couch', 'keyboard', 'sink', 'scissors')
-
 model = dict(
     type='RPN',
     data_preprocessor=dict(
@@ -66,44 +50,8 @@ model = dict(
     test_cfg=dict(
         rpn=dict(nms_pre=2000, max_per_img=1000, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(1333, 800), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
-train_dataloader = dict(
-    batch_size=2,
-    num_workers=4,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/instances_train2017.48.json',
-        data_prefix=dict(img='train2017/'),
-        metainfo=dict(classes=base_classes),
-        filter_cfg=dict(filter_empty_gt=True, min_size=32),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/instances_val2017.65.json',
-        data_prefix=dict(img='val2017/'),
-        metainfo=dict(classes=base_classes + novel_classes),
-        test_mode=True,
-        pipeline=test_pipeline))
-test_dataloader = val_dataloader
 # Recall of base and novel boxes by the top 100 / 300 / 1000 proposals (R50 and COCO AR).
-val_evaluator = dict(type='ProposalRecall', ann_file=data_root + 'annotations/instances_val2017.65.json',
+val_evaluator = dict(_delete_=True, type='ProposalRecall', ann_file='data/coco/annotations/instances_val2017.65.json',
                      proposal_nums=(100, 300, 1000))
 test_evaluator = val_evaluator
 

@@ -4,6 +4,7 @@ import sys
 import warnings
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
@@ -47,6 +48,9 @@ def build_trainer(cfg, work_dir, devices=None, accelerator=None, for_test=False)
     extra = dict(cfg.get("trainer", {}))  # any other Trainer argument, e.g. precision, num_nodes
     cfg_devices, cfg_accelerator = extra.pop("devices", 1), extra.pop("accelerator", "auto")
     devices, accelerator = devices or cfg_devices, accelerator or cfg_accelerator
+    if extra.get("precision") == "auto":  # densekd's: fp16 mixed precision where a GPU runs it, else fp32
+        on_gpu = accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+        extra["precision"] = "16-mixed" if on_gpu else "32-true"
     multi = (isinstance(devices, int) and devices > 1) or extra.get("num_nodes", 1) > 1
     strategy = extra.pop("strategy", "ddp" if multi else "auto")
     # One version_N folder per run, so that neither a resumed run nor testing deletes earlier logs.

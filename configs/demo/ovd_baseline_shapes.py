@@ -1,0 +1,29 @@
+# Open-vocabulary baseline for the shapes demo: the demo Faster R-CNN (R18-FPN, width 32, from
+# scratch) whose box classifier scores regions against the class text embeddings (a learnable
+# background, novel classes masked while training; class-agnostic regression), trained on the 7
+# base shapes only, no distillation. It names star / heart / crescent only through their text.
+#   python tools/build_text_embeddings.py --teacher configs/demo/clip_teacher_shapes.py \
+#       --vocabulary shapes --out work_dirs/demo/clip/shapes_text.safetensors
+#   python tools/train.py configs/demo/ovd_baseline_shapes.py
+_base_ = ['../_base_/models/faster_rcnn_r18_fpn.py', '../_base_/datasets/ov_shapes.py',
+          '../_base_/schedules/sgd_step.py']
+width = 32  # ResNet base width; the FPN and heads scale with it (as the demo's base-class RPN)
+model = dict(
+    backbone=dict(base_channels=width),
+    neck=dict(in_channels=[width, 2 * width, 4 * width, 8 * width], out_channels=2 * width),
+    rpn_head=dict(in_channels=2 * width, feat_channels=2 * width,
+                  anchor_generator=dict(scales=[4])),  # 16 px anchors at stride 4: small images
+    roi_head=dict(
+        type='OADPRoIHead',
+        vocabulary=dict(text_embeddings='work_dirs/demo/clip/shapes_text.safetensors',
+                        classes={{_base_.classes}}, novel_classes={{_base_.novel_classes}}),
+        bbox_roi_extractor=dict(out_channels=2 * width),
+        bbox_head=dict(in_channels=2 * width, fc_out_channels=8 * width, reg_class_agnostic=True,
+                       cls_predictor_cfg=dict(type='TextEmbeddingClassifier', temperature=(0.007, 0.01)))),
+    train_cfg=dict(rpn_proposal=dict(nms_pre=1000, max_per_img=300), rcnn=dict(sampler=dict(num=128))),
+    test_cfg=dict(rpn=dict(nms_pre=600, max_per_img=300), rcnn=dict(score_thr=0.0, max_per_img=100)))
+train_cfg = dict(max_iters=800, val_interval=400, checkpoint_interval=400, best_metric='ov/AP50_base')
+lr_schedule = dict(warmup_iters=50, milestones=[600])
+# Logits are cosines / 0.007 (ViLD's temperature): from scratch at lr 0.02 the first steps' gradients
+# blew the box regression up to inf at step 35 without clipping.
+trainer = dict(gradient_clip_val=10.0)
