@@ -12,26 +12,15 @@
 #       work_dirs/rpn_r50_fpn_coco_base/last.ckpt --split train --out work_dirs/oadp_coco/proposals/train
 #   python tools/extract_clip_features.py configs/ovd/clip_features_coco.py --split train --devices 8
 # Then:  python tools/train.py configs/oadp_coco.py --devices 8
-_base_ = ['./_base_/models/faster_rcnn_r50_fpn.py', './_base_/datasets/ov_coco.py',
+_base_ = ['./_base_/models/oadp_faster_rcnn_r50_fpn.py', './_base_/datasets/ov_coco.py',
           './_base_/schedules/sgd_step.py']
 data_prepare = ('download COCO 2017 into data/coco, then: python tools/prepare_ov_coco.py --dataset coco; '
                 'python tools/build_text_embeddings.py --teacher configs/_base_/clip/vit_b32_openai.py '
                 '--vocabulary ov_coco --out data/coco/oadp/ov_coco_text.safetensors; the base-class RPN, '
                 'its proposals and the CLIP feature cache as listed at the top of configs/oadp_coco.py')
-model = dict(
-    roi_head=dict(
-        type='OADPRoIHead',
-        vocabulary=dict(text_embeddings='data/coco/oadp/ov_coco_text.safetensors',
-                        classes={{_base_.classes}}, novel_classes={{_base_.novel_classes}}),
-        bbox_head=dict(reg_class_agnostic=True,
-                       cls_predictor_cfg=dict(type='TextEmbeddingClassifier', temperature=(0.007, 0.01))),
-        # OADP's branches with their defaults (densekd.ovd.heads.BRANCH_DEFAULTS)
-        object_head=dict(), block_head=dict(), global_head=dict()),
-    test_cfg=dict(rcnn=dict(score_thr=0.0, max_per_img=100)))
-teacher = dict(model=dict(type='CLIPTargetTeacher', cache='work_dirs/oadp_coco/clip_features/train'))
-teacher_forward = 'forward'
-# Loss weights and warm-ups: OADP's (densekd.ovd.pyramid.LOSSES).
-distiller = dict(type='DistillationPyramid', levels=('object', 'block', 'global'))
+model = dict(roi_head=dict(vocabulary=dict(text_embeddings='data/coco/oadp/ov_coco_text.safetensors',
+                                           classes={{_base_.classes}}, novel_classes={{_base_.novel_classes}})))
+teacher = dict(model=dict(cache='work_dirs/oadp_coco/clip_features/train'))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

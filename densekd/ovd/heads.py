@@ -4,6 +4,7 @@ RoI head that carries the object / block / global distillation branches and the 
 The student stays an ordinary mmdet ``FasterRCNN``; only its ``roi_head`` (and the heads' class
 predictors) are densekd types, registered in mmdet's ``MODELS``.
 """
+import json
 import os
 
 import torch
@@ -120,11 +121,30 @@ def branch_config(name, overrides, in_channels):
     return cfg
 
 
+def resolve_vocabulary(vocabulary):
+    """``dict(text_embeddings, classes, novel_classes)``; given ``ann_file`` instead of the class
+    lists, they are read from that open-vocabulary annotation file (tools/prepare_ov_coco.py):
+    categories in id order, novel = those marked ``split: 'novel'`` (OV-LVIS's 1203 names)."""
+    vocabulary = dict(vocabulary)
+    ann_file = vocabulary.pop("ann_file", None)
+    if ann_file is not None:
+        if not os.path.isfile(ann_file):
+            raise FileNotFoundError(f"vocabulary.ann_file not found: {ann_file} — write it with "
+                                    "`python tools/prepare_ov_coco.py --dataset coco|lvis|shapes`")
+        with open(ann_file) as f:
+            categories = sorted(json.load(f)["categories"], key=lambda c: c["id"])
+        vocabulary.setdefault("classes", [c["name"] for c in categories])
+        vocabulary.setdefault("novel_classes", [c["name"] for c in categories if c.get("split") == "novel"])
+    if "classes" not in vocabulary or "text_embeddings" not in vocabulary:
+        raise KeyError(f"vocabulary needs text_embeddings and classes (or ann_file), got {sorted(vocabulary)}")
+    return vocabulary
+
+
 def with_vocabulary(head, vocabulary):
     """``head``'s config with the ``vocabulary`` (``text_embeddings``, ``classes``, ``novel_classes``)
     filled into its :class:`TextEmbeddingClassifier` (the head itself, or its ``cls_predictor_cfg``)."""
     head = dict(head)
-    vocabulary = dict(vocabulary)
+    vocabulary = resolve_vocabulary(vocabulary)
     if head.get("type") == "TextEmbeddingClassifier":
         return {**vocabulary, **head}
     predictor = head.get("cls_predictor_cfg")
@@ -163,7 +183,8 @@ class OADPRoIHead(StandardRoIHead):
     :class:`~densekd.ovd.pyramid.DistillationPyramid` through densekd's feature recorder. Each
     branch may be None (the ablations, and the no-distillation baseline).
 
-    ``vocabulary = dict(text_embeddings=FILE, classes=[...], novel_classes=[...])`` is given once
+    ``vocabulary = dict(text_embeddings=FILE, classes=[...], novel_classes=[...])`` (or
+    ``dict(text_embeddings=FILE, ann_file=OV_FILE)``, see :func:`resolve_vocabulary`) is given once
     and filled into every branch's classifier (and the detection head's ``num_classes``).
 
     Ensemble: ``p = softmax(bbox)^lam * softmax(object)^(1 - lam)``, ``lam`` = ``base_weight``
@@ -176,6 +197,7 @@ class OADPRoIHead(StandardRoIHead):
 
     def __init__(self, *args, vocabulary, bbox_head, object_head=None, block_head=None, global_head=None,
                  base_weight=2 / 3, novel_weight=1 / 3, **kwargs):
+        vocabulary = resolve_vocabulary(vocabulary)
         super().__init__(*args, bbox_head=with_vocabulary(bbox_head, vocabulary), **kwargs)
         width = self.bbox_roi_extractor.out_channels
         for name, overrides in (("object_head", object_head), ("block_head", block_head),

@@ -168,3 +168,14 @@ def test_branch_defaults_follow_the_roi_width():
         ("Shared4Conv1FCBBoxHead", 32, 32, 64)
     assert branch_config("global_head", {}, 32)["in_features"] == 32
     assert "conv_out_channels" not in branch_config("block_head", {}, 32)
+
+
+def test_vocabulary_from_an_ov_annotation_file(tmp_path, text_file):
+    from densekd.ovd.heads import resolve_vocabulary
+
+    ann = tmp_path / "ov.json"
+    ann.write_text('{"categories": [{"id": 2, "name": "cow", "split": "novel"}, {"id": 1, "name": "dog", "split": "base"}]}')
+    vocab = resolve_vocabulary(dict(text_embeddings=text_file, ann_file=str(ann)))
+    assert vocab == dict(text_embeddings=text_file, classes=["dog", "cow"], novel_classes=["cow"])
+    with pytest.raises(FileNotFoundError, match="prepare_ov_coco.py"):
+        resolve_vocabulary(dict(text_embeddings=text_file, ann_file=str(tmp_path / "none.json")))
