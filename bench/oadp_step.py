@@ -1,5 +1,5 @@
-"""OADP training-step overhead on the shapes demo: what does the distillation pyramid cost on top
-of the open-vocabulary baseline's training step?
+"""OADP training-step overhead: what does the distillation pyramid cost on top of the
+open-vocabulary baseline's training step?
 
 Times, interleaved in one run on the same pre-loaded batches: (a) the baseline training step
 (configs/demo/ovd_baseline_shapes.py: the detector with the text-embedding classifier, no
@@ -18,17 +18,32 @@ arms, so both sample the same RoIs; the arm that runs first alternates every ite
 Outside a Trainer ``global_step`` is 0, where OADP's warm-ups scale the distillation losses by
 0: the arithmetic (forward, backward) is the same as after the warm-up, only the gradients are 0.
 
-Needs work_dirs/demo/clip_features/train and work_dirs/demo/clip/shapes_text.safetensors (see
-configs/demo/oadp_shapes.py).
+Settings (``--setting``):
+
+- ``demo`` (default): the shapes demo configs above (an R18 width-32 detector on 160 px images).
+  Needs work_dirs/demo/clip_features/train and work_dirs/demo/clip/shapes_text.safetensors (see
+  configs/demo/oadp_shapes.py).
+- ``coco``: the real OV-COCO scale, configs/oadp_coco.py (R50-FPN, 256-channel FPN, full-size
+  object / block / global branches, 512-d CLIP width, multi-scale training up to 1333x800, 2 images
+  per batch) against the same config without distillation (object / block / global heads None, no
+  teacher / distiller). Needs nothing on disk: a temporary directory gets a tiny COCO-2017-shaped
+  tree (640x480 noise JPEGs with boxes of COCO classes, prepared by tools/prepare_ov_coco.py), random
+  unit text embeddings for the 65 OV-COCO names, and a CLIP feature cache of random unit targets in
+  the cache's format (27 blocks = a 640x480 image's block boxes, 100 objects). The backbone starts
+  from random weights (no ImageNet download); timing does not depend on the weights.
 
     python bench/oadp_step.py [--iters 20] [--warmup 3] [--threads 2] [--batch-size 4]
+    python bench/oadp_step.py --setting coco [--iters 3] [--warmup 1] [--threads 2] [--batch-size 2]
 """
 import argparse
 import copy
+import importlib.util
+import json
 import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from collections import defaultdict
@@ -47,6 +62,12 @@ warnings.filterwarnings("ignore", message=".*self.log.*")  # steps run outside a
 
 BASELINE = "configs/demo/ovd_baseline_shapes.py"
 OADP = "configs/demo/oadp_shapes.py"
+OADP_COCO = "configs/oadp_coco.py"
+COCO_IMAGE = (640, 480)  # width, height: a typical COCO image
+CLIP_DIM = 512  # CLIP ViT-B/32's embedding width
+NUM_OBJECTS = 100  # clip_features_coco.py's max_proposals
+# Per-setting defaults for --iters / --warmup / --batch-size
+DEFAULTS = {"demo": dict(iters=20, warmup=3, batch_size=4), "coco": dict(iters=3, warmup=1, batch_size=2)}
 GOAL = 1.15
 BRANCHES = ("object branch fwd", "block branch fwd", "global branch fwd")
 
@@ -91,19 +112,156 @@ def seed_all(seed):
     random.seed(seed)
 
 
+# --- the coco setting's synthetic inputs -------------------------------------------------------
+def write_coco_tree(root, num_train, size=COCO_IMAGE, seed=0):
+    """A COCO-2017-shaped tree under ``root``: ``num_train`` noise JPEGs (train2017) and one val2017
+    image, each with 3-6 boxes of base classes and one of a novel class (dropped from train by
+    prepare_ov_coco), every box at least 32 px a side; ``annotations/instances_{split}.json``."""
+    from PIL import Image
+
+    from densekd.ovd.splits import OV_COCO_BASE, OV_COCO_NOVEL
+
+    names = list(OV_COCO_BASE) + list(OV_COCO_NOVEL)
+    categories = [{"id": i + 1, "name": n, "supercategory": "thing"} for i, n in enumerate(names)]
+    rng = np.random.default_rng(seed)
+    width, height = size
+    os.makedirs(os.path.join(root, "annotations"), exist_ok=True)
+    ann_id = 1
+    for split, count, first_id in (("train2017", num_train, 1), ("val2017", 1, 100001)):
+        os.makedirs(os.path.join(root, split), exist_ok=True)
+        images, annotations = [], []
+        for image_id in range(first_id, first_id + count):
+            name = f"{image_id:012d}.jpg"
+            Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(
+                os.path.join(root, split, name), quality=90)
+            images.append({"id": image_id, "file_name": name, "width": width, "height": height})
+            base = rng.integers(1, len(OV_COCO_BASE) + 1, int(rng.integers(3, 7)))
+            novel = rng.integers(len(OV_COCO_BASE) + 1, len(names) + 1, 1)
+            for category in (*base, *novel):
+                w, h = (int(v) for v in rng.integers(32, (width // 2, height // 2)))
+                x, y = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
+                annotations.append({"id": ann_id, "image_id": image_id, "category_id": int(category),
+                                    "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
+                ann_id += 1
+        with open(os.path.join(root, "annotations", f"instances_{split}.json"), "w") as f:
+            json.dump({"images": images, "annotations": annotations, "categories": categories}, f)
+
+
+def load_tool(name):
+    """``tools/<name>.py`` as a module (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"tools_{name}", os.path.join(REPO, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def unit(*shape, generator):
+    """Random unit vectors along the last dim."""
+    return torch.nn.functional.normalize(torch.randn(*shape, generator=generator), dim=-1)
+
+
+def random_targets(image_id, size=COCO_IMAGE):
+    """One image's CLIP targets as ``tools/extract_clip_features.py`` stores them (``extract_image``):
+    unit embeddings in float16, boxes (original-image pixels) and objectness in float32."""
+    from densekd.ovd.clip_teacher import block_boxes
+
+    g = torch.Generator().manual_seed(int(image_id))
+    width, height = size
+    blocks = block_boxes(height, width)  # the teacher's own block layout: 27 for 640x480
+    xy = torch.rand(NUM_OBJECTS, 2, generator=g) * torch.tensor([width - 16.0, height - 16.0])
+    wh = 16 + torch.rand(NUM_OBJECTS, 2, generator=g) * (torch.tensor([width, height]) - 16 - xy)
+    return {
+        "global": unit(CLIP_DIM, generator=g).half(),
+        "blocks": unit(len(blocks), CLIP_DIM, generator=g).half(),
+        "block_boxes": blocks,
+        "objects": unit(NUM_OBJECTS, CLIP_DIM, generator=g).half(),
+        "object_boxes": torch.cat([xy, xy + wh], dim=1),
+        "objectness": torch.rand(NUM_OBJECTS, generator=g).sort(descending=True).values,
+    }
+
+
+def random_targets_worker(device):
+    """``write_store``'s ``build_worker``."""
+    return random_targets
+
+
+def coco_setting(tmp, args):
+    """Write the synthetic OV-COCO inputs under ``tmp``; return (baseline cfg, OADP cfg, training scales)."""
+    from densekd.ovd.feature_store import write_store
+    from densekd.ovd.splits import OV_COCO_BASE, OV_COCO_NOVEL
+    from densekd.ovd.teacher_features import split_images
+    from densekd.ovd.text import save_text_embeddings
+
+    root = os.path.join(tmp, "coco")
+    write_coco_tree(root, num_train=max(2, args.batch_size * (args.warmup + args.iters)))
+    load_tool("prepare_ov_coco").main(["--dataset", "coco", "--data-root", root])
+    train_ann = os.path.join(root, "annotations", "instances_train2017.48.json")
+    val_ann = os.path.join(root, "annotations", "instances_val2017.65.json")
+
+    names = list(OV_COCO_BASE) + list(OV_COCO_NOVEL)
+    text = os.path.join(tmp, "ov_coco_text.safetensors")
+    save_text_embeddings(text, unit(len(names), CLIP_DIM, generator=torch.Generator().manual_seed(0)), names,
+                         source="bench/oadp_step.py: random unit vectors")
+    cache = os.path.join(tmp, "clip_features", "train")
+    image_ids = sorted(split_images(train_ann, os.path.join(root, "train2017")))
+    write_store(cache, image_ids, random_targets_worker, desc="random CLIP targets",
+                metadata=dict(kind="oadp_clip_features", source="bench/oadp_step.py: random unit targets",
+                              max_proposals=str(NUM_OBJECTS), dtype="float16"))
+
+    options = {
+        "train_dataloader.dataset.data_root": root, "val_dataloader.dataset.data_root": root,
+        "test_dataloader.dataset.data_root": root,
+        "val_evaluator.ann_file": val_ann, "test_evaluator.ann_file": val_ann,
+        "train_dataloader.batch_size": args.batch_size, "train_dataloader.num_workers": 0,
+        "train_dataloader.persistent_workers": False,
+        "val_dataloader.num_workers": 0, "test_dataloader.num_workers": 0,
+        "model.roi_head.vocabulary.text_embeddings": text, "teacher.model.cache": cache,
+        "model.backbone.init_cfg": None,  # no ImageNet weights offline; timing does not care
+    }
+    if args.max_size:  # smoke tests only: one small training scale instead of OADP's 1333 x 640..800
+        options["train_dataloader.dataset.pipeline.2.scales"] = [tuple(args.max_size)]
+    oadp_cfg = load_config(OADP_COCO, options)
+    base_cfg = load_config(OADP_COCO, options)  # one source of truth: the same config, no distillation
+    base_cfg.merge_from_dict({"model.roi_head.object_head": None, "model.roi_head.block_head": None,
+                              "model.roi_head.global_head": None})
+    for key in ("teacher", "distiller", "teacher_forward"):
+        base_cfg.pop(key, None)
+    return base_cfg, oadp_cfg, oadp_cfg.train_dataloader.dataset.pipeline[2].scales
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iters", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--setting", choices=sorted(DEFAULTS), default="demo",
+                        help="demo: the shapes demo configs; coco: configs/oadp_coco.py on synthetic inputs")
+    parser.add_argument("--iters", type=int, help="timed iterations (default: demo 20, coco 3)")
+    parser.add_argument("--warmup", type=int, help="untimed first iterations (default: demo 3, coco 1)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, help="images per step (default: demo 4, coco 2)")
+    parser.add_argument("--max-size", type=int, nargs=2, metavar=("LONG", "SHORT"),
+                        help=argparse.SUPPRESS)  # coco smoke tests: train at one small scale, e.g. 320 192
     args = parser.parse_args()
+    for key, value in DEFAULTS[args.setting].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.max_size and args.setting != "coco":
+        parser.error("--max-size is for --setting coco")
     torch.set_num_threads(args.threads)
-    overrides = {"train_dataloader.batch_size": args.batch_size, "train_dataloader.num_workers": 0,
-                 "train_dataloader.persistent_workers": False}
+    with tempfile.TemporaryDirectory(prefix="oadp_step_") as tmp:
+        return run(args, tmp)
+
+
+def run(args, tmp):
+    seed_all(0)
+    if args.setting == "coco":
+        base_cfg, oadp_cfg, scales = coco_setting(tmp, args)
+        setting = f"OV-COCO scale ({OADP_COCO}, training scales {list(map(tuple, scales))})"
+    else:
+        overrides = {"train_dataloader.batch_size": args.batch_size, "train_dataloader.num_workers": 0,
+                     "train_dataloader.persistent_workers": False}
+        base_cfg, oadp_cfg = load_config(BASELINE, overrides), load_config(OADP, overrides)
+        setting = f"shapes demo ({OADP})"
 
     seed_all(0)
-    base_cfg, oadp_cfg = load_config(BASELINE, overrides), load_config(OADP, overrides)
     arms = {"baseline": DistillModule.from_config(base_cfg, init_weights=True).train(),
             "oadp": DistillModule.from_config(oadp_cfg, init_weights=True).train()}
     assert arms["baseline"].teacher is None and arms["oadp"].teacher is not None
@@ -146,6 +304,7 @@ def main():
     med = {name: {k: statistics.median(v) * 1000 for k, v in rec.items()} for name, rec in times.items()}
     ratio = med["oadp"]["step"] / med["baseline"]["step"]
     b, o = med["baseline"], med["oadp"]
+    print(f"\n{setting}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
           f"{args.iters} timed iterations after {args.warmup} warm-up (medians, ms)\n")
     print("| phase | baseline | OADP | OADP - baseline |")
