@@ -56,8 +56,9 @@ def teacher_side(tmp, tiny_clip_cfg, ann, prefix, vocabulary, size=150):
 @pytest.fixture(scope="module")
 def ov_shapes(shapes_root, tiny_clip_cfg, tmp_path_factory):
     """The tiny shapes set with its OV split, and the OADP demo's teacher side from the tiny CLIP."""
-    load_tool("prepare_ov_coco").main(["--dataset", "shapes", "--data-root", shapes_root])
     tmp = tmp_path_factory.mktemp("oadp_shapes")
+    shapes_root = shutil.copytree(shapes_root, str(tmp / "shapes"))  # the OV files stay out of the shared set
+    load_tool("prepare_ov_coco").main(["--dataset", "shapes", "--data-root", shapes_root])
     ann = os.path.join(shapes_root, "annotations", "instances_train.base.json")
     side = teacher_side(tmp, tiny_clip_cfg, ann, os.path.join(shapes_root, "train") + os.sep, "shapes")
     val_ann = os.path.join(shapes_root, "annotations", "instances_val.ov.json")
