@@ -1,7 +1,8 @@
 # Open-vocabulary baseline for the shapes demo: the demo Faster R-CNN (R18-FPN, width 32, from
-# scratch, 1600 iterations of batch 4) whose box classifier scores regions against the class text embeddings (a learnable
-# background, novel classes masked while training; class-agnostic regression), trained on the 7
-# base shapes only, no distillation. It names star / heart / crescent only through their text.
+# scratch, 1600 iterations of batch 4) whose box classifier scores regions against the class text
+# embeddings (a learnable background, novel classes masked while training; class-agnostic
+# regression), trained on the 7 base shapes only, no distillation. It names star / heart /
+# crescent only through their text.
 #   python tools/build_text_embeddings.py --teacher configs/demo/clip_teacher_shapes.py \
 #       --vocabulary shapes --out work_dirs/demo/clip/shapes_text.safetensors
 #   python tools/train.py configs/demo/ovd_baseline_shapes.py
