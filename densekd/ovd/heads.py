@@ -106,16 +106,14 @@ BRANCH_DEFAULTS = {
                                               temperature=(0.07, 0.07))),
     "global_head": dict(type="TextEmbeddingClassifier", background="none", temperature=(0.07, 0.07)),
 }
+WIDTH_KEYS = {"object_head": ("in_channels", "conv_out_channels"), "block_head": ("in_channels",),
+              "global_head": ("in_features",)}
 
 
 def branch_config(name, overrides, in_channels):
     """The config of branch ``name``: its defaults, the RoI feature width, then ``overrides``."""
     defaults = BRANCH_DEFAULTS[name]
-    widths = dict(in_features=in_channels) if name == "global_head" else \
-        dict(in_channels=in_channels, conv_out_channels=in_channels)
-    if name == "block_head":
-        widths.pop("conv_out_channels")
-    cfg = {**defaults, **widths, **overrides}
+    cfg = {**defaults, **{key: in_channels for key in WIDTH_KEYS[name]}, **overrides}
     if "cls_predictor_cfg" in defaults:
         cfg["cls_predictor_cfg"] = {**defaults["cls_predictor_cfg"], **overrides.get("cls_predictor_cfg", {})}
     return cfg
