@@ -34,7 +34,6 @@ class in ``not_exhaustive_category_ids`` is not a false positive.
     val_evaluator = dict(type='OVLVISMetric', ann_file='data/lvis/annotations/lvis_v1_val.1203.json')
 """
 import contextlib
-import difflib
 import os.path as osp
 import tempfile
 from collections import Counter, defaultdict
@@ -47,6 +46,8 @@ from mmdet.evaluation.metrics import CocoMetric
 from mmdet.registry import METRICS
 from mmengine.fileio import get_local_path, load
 from mmengine.logging import MMLogger
+
+from .splits import close_names
 
 OV_KEY = "ov"
 LVIS_FREQUENCIES = ("r", "c", "f")
@@ -123,12 +124,8 @@ class OVCocoAP50Metric(CocoMetric):
         """Raise a ValueError naming each novel class that is not among ``classes``."""
         missing = [n for n in self.novel_classes if n not in classes]
         if missing:
-            hints = []
-            for name in missing:
-                close = difflib.get_close_matches(name, list(classes), n=3, cutoff=0.5)
-                hints.append(f"'{name}'" + (f" (close: {', '.join(close)})" if close else ""))
             raise ValueError(f"OVCocoAP50Metric novel_classes not among the {len(classes)} dataset classes: "
-                             f"{'; '.join(hints)}. The dataset classes are: {', '.join(classes)}. "
+                             f"{close_names(missing, classes)}. The dataset classes are: {', '.join(classes)}. "
                              "Fix novel_classes (or the dataset's metainfo classes) so they match.")
 
     def compute_metrics(self, results):

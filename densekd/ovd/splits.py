@@ -64,17 +64,22 @@ def _check_names(base, novel):
     return base, novel
 
 
+def close_names(missing, known):
+    """``'name' (close: a, b); ...``: each missing name with its closest known names, for errors."""
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+        hints.append(f"'{name}'" + (f" (close: {', '.join(close)})" if close else ""))
+    return "; ".join(hints)
+
+
 def _categories_by_name(coco, names, source):
     """``{name: category dict}`` of ``coco`` for ``names``; KeyError naming close names if any is missing."""
     by_name = {c["name"]: c for c in coco["categories"]}
     missing = [n for n in names if n not in by_name]
     if missing:
-        hints = []
-        for name in missing:
-            close = difflib.get_close_matches(name, list(by_name), n=3, cutoff=0.5)
-            hints.append(f"'{name}'" + (f" (close: {', '.join(close)})" if close else ""))
         raise KeyError(f"{len(missing)} class name(s) not among the categories of {source}: "
-                       f"{'; '.join(hints)}. Its categories are: {', '.join(sorted(by_name))}. "
+                       f"{close_names(missing, by_name)}. Its categories are: {', '.join(sorted(by_name))}. "
                        "Fix the base/novel name lists to match the annotation file.")
     return {n: by_name[n] for n in names}
 
