@@ -139,10 +139,10 @@ def resolve_vocabulary(vocabulary):
 
 
 def with_vocabulary(head, vocabulary):
-    """``head``'s config with the ``vocabulary`` (``text_embeddings``, ``classes``, ``novel_classes``)
-    filled into its :class:`TextEmbeddingClassifier` (the head itself, or its ``cls_predictor_cfg``)."""
+    """``head``'s config with the resolved ``vocabulary`` (``text_embeddings``, ``classes``,
+    ``novel_classes``) filled into its :class:`TextEmbeddingClassifier` (the head itself, or its
+    ``cls_predictor_cfg``)."""
     head = dict(head)
-    vocabulary = resolve_vocabulary(vocabulary)
     if head.get("type") == "TextEmbeddingClassifier":
         return {**vocabulary, **head}
     predictor = head.get("cls_predictor_cfg")

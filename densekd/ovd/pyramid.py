@@ -84,9 +84,8 @@ class DistillationPyramid(Distiller):
             return F.normalize(student_feats[BRANCHES[level] + ".project"].float(), dim=-1)
 
         if "object" in self.levels:
-            teacher = torch.cat([t["objects"] for t in targets])
-            losses["loss_object"] = l1_loss(embedding("object"), teacher) if len(teacher) \
-                else embedding("object").sum() * 0
+            student, teacher = embedding("object"), torch.cat([t["objects"] for t in targets])
+            losses["loss_object"] = l1_loss(student, teacher) if len(teacher) else student.sum() * 0
         if "block" in self.levels:
             student, logits = embedding("block"), student_feats[BRANCHES["block"]]
             teacher = torch.cat([t["blocks"] for t in targets])

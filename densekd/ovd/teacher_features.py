@@ -15,6 +15,7 @@ import json
 import os
 
 import torch
+from mmdet.structures.bbox import bbox_flip
 
 from densekd.core.registry import MODELS
 
@@ -103,8 +104,6 @@ def to_input_frame(targets, metainfo, device=None):
     Follows ``Resize`` (``scale_factor``) and ``RandomFlip`` (``flip``, ``flip_direction`` over the
     resized ``img_shape``) — the geometric transforms of OADP's pipelines.
     """
-    from mmdet.structures.bbox import bbox_flip
-
     out = {}
     scale = torch.tensor(metainfo.get("scale_factor", (1.0, 1.0)), dtype=torch.float32).repeat(2)
     for key, value in targets.items():

@@ -76,7 +76,7 @@ def oadp_run(ov_shapes):
 
 
 def test_oadp_demo_trains_and_reports_ov_ap50(oadp_run, ov_shapes):
-    ckpt = torch.load(os.path.join(oadp_run, "last.ckpt"), map_location="cpu", weights_only=False)
+    ckpt = torch.load(os.path.join(oadp_run, "last.ckpt"), map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 2
     state = ckpt["state_dict"]
     assert any(k.startswith("student.roi_head.block_head.") for k in state)
@@ -139,14 +139,10 @@ def test_online_teacher_attaches_what_the_cache_holds(ov_shapes, tiny_clip_cfg):
 
 def test_exported_oadp_student_loads_with_init_detector(oadp_run, ov_shapes, tmp_path):
     out = tmp_path / "export"
-    options = {k: v for k, v in ov_shapes["options"].items()}
-    cfg_argv = as_argv(options)
     exporter = load_tool("export_student")
-    cfg = exporter.load_config(OADP_DEMO, options)
-    cfg_path = tmp_path / "oadp.py"
-    cfg.dump(str(cfg_path))
+    cfg_path = tmp_path / "oadp.py"  # the demo config pointed at the test's text embeddings
+    exporter.load_config(OADP_DEMO, ov_shapes["options"]).dump(str(cfg_path))
     exporter.main([str(cfg_path), os.path.join(oadp_run, "last.ckpt"), str(out)])
-    del cfg_argv
     image = os.path.join(ov_shapes["root"], "val", "000000.jpg")
     script = f"""
 import torch
@@ -223,7 +219,7 @@ def test_oadp_coco_config_trains_two_iterations_on_a_tiny_coco_tree(tiny_clip_cf
     }
     work_dir = str(tmp_path / "run")
     load_tool("train").main([OADP_COCO, "--work-dir", work_dir, *as_argv(options)])
-    ckpt = torch.load(os.path.join(work_dir, "last.ckpt"), map_location="cpu", weights_only=False)
+    ckpt = torch.load(os.path.join(work_dir, "last.ckpt"), map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 2
     assert ckpt["state_dict"]["student.roi_head.bbox_head.fc_cls.project.weight"].shape[0] == 32  # tiny CLIP width
 
