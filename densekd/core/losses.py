@@ -87,14 +87,21 @@ def relation_loss(student, teacher):
 
 
 def asymmetric_loss(logits, targets, gamma_neg=4.0, gamma_pos=0.0, clip=0.05, eps=1e-8):
-    """Asymmetric multi-label loss (Ridnik et al. 2021) of logits/targets (N, K): sum over K, mean over N."""
+    """Asymmetric multi-label loss (Ridnik et al. 2021) of logits/targets (N, K), averaged over all N x K.
+
+    A negative's probability is shifted down by ``clip``; the focusing weights ``(1 - p)^gamma_pos``
+    and ``p_clipped^gamma_neg`` carry no gradient (as in ASL's and OADP's code): they only say how
+    much each element counts. The mean runs over every element, as OADP's reference reduces it.
+    """
     _check_same_shape(logits, targets, "logits and targets")
     targets = targets.float()
     prob = torch.sigmoid(logits.float())
     prob_neg = (prob - clip).clamp(min=0) if clip else prob
-    positive = targets * (1 - prob).pow(gamma_pos) * prob.clamp(min=eps).log()
-    negative = (1 - targets) * prob_neg.pow(gamma_neg) * (1 - prob_neg).clamp(min=eps).log()
-    return -(positive + negative).sum(dim=-1).mean()
+    with torch.no_grad():
+        focus = targets * (1 - prob).pow(gamma_pos) + (1 - targets) * prob_neg.pow(gamma_neg)
+    positive = targets * prob.clamp(min=eps).log()
+    negative = (1 - targets) * (1 - prob_neg).clamp(min=eps).log()
+    return -(focus * (positive + negative)).mean()
 
 
 def dice_diversity_loss(masks, eps=1e-6):

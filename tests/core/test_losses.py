@@ -133,11 +133,25 @@ def test_asymmetric_loss_defaults():
     # positive class (gamma_pos 0): -ln 0.5 = 0.693147
     # negative class: p_m = 0.5 - 0.05 = 0.45; 0.45^4 = 0.04100625; -ln(1 - 0.45) = 0.597837
     #   -> 0.04100625 * 0.597837 = 0.024515
-    # sum over the 2 classes = 0.717662; the second sample is identical -> mean 0.717662
+    # mean over all N x K = 4 elements (OADP's reduction): (2 * 0.693147 + 2 * 0.024515) / 4 = 0.358831
     logits = torch.zeros(2, 2)
     targets = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
-    expected = math.log(2) + 0.45**4 * -math.log(0.55)
+    expected = (math.log(2) + 0.45**4 * -math.log(0.55)) / 2
     assert asymmetric_loss(logits, targets).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_asymmetric_focusing_weight_carries_no_gradient():
+    # one negative at logit 0: loss = -w * ln(1 - (p - 0.05)) with w = 0.45^4 held constant, so
+    # d loss / d z = w * p (1 - p) / (1 - 0.45) = 0.45^4 * 0.25 / 0.55 = 0.0186392
+    # (were w differentiated too, 4 * 0.45^3 * 0.25 * 0.597837 would be added: 0.054482 more)
+    logits = torch.zeros(1, 1, requires_grad=True)
+    asymmetric_loss(logits, torch.zeros(1, 1)).backward()
+    assert logits.grad.item() == pytest.approx(0.45**4 * 0.25 / 0.55, rel=1e-5)
+    # a positive at logit 0 with gamma_pos 1: loss = -(1 - p) ln p, weight (1 - p) = 0.5 held
+    # constant -> gradient -0.5 * (1 - p) = -0.25
+    logits = torch.zeros(1, 1, requires_grad=True)
+    asymmetric_loss(logits, torch.ones(1, 1), gamma_pos=1.0).backward()
+    assert logits.grad.item() == pytest.approx(-0.25, rel=1e-5)
 
 
 def test_asymmetric_loss_reduces_to_bce_and_clamps_log():
