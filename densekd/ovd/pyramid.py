@@ -15,14 +15,23 @@ BRANCHES = {
     "block": "roi_head.block_head.fc_cls",
     "global": "roi_head.global_head",
 }
-# name: (level, default weight, default warm-up iterations) — METHODS.md, OADP's COCO recipe
+# name: (level, default weight, default warm-up iterations) — OADP's COCO recipe (configs/dp/models
+# in the reference code). The multi-label weights are set by ``multilabel_weights`` (below).
 LOSSES = {
     "loss_object": ("object", 256.0, 200),
     "loss_block": ("block", 128.0, 200),
     "loss_block_relation": ("block", 8.0, 200),
-    "loss_block_multilabel": ("block", 16.0, 1000),
+    "loss_block_multilabel": ("block", None, None),
     "loss_global": ("global", 0.5, 200),
-    "loss_global_multilabel": ("global", 4.0, 2000),
+    "loss_global_multilabel": ("global", None, None),
+}
+# OADP's config gives the block / global multi-label losses weights 16 and 4, warmed up over 1000 and
+# 2000 iterations. But the reference builds these two losses inside its heads, and only the
+# distiller's own losses get their warm-up stepped: as the reference runs (and made its published
+# numbers), the two keep their first-step weight, gain / end, for the whole run.
+MULTILABEL_WEIGHTS = {
+    "as_run": {"loss_block_multilabel": (16 / 1000, 0), "loss_global_multilabel": (4 / 2000, 0)},
+    "as_configured": {"loss_block_multilabel": (16.0, 1000), "loss_global_multilabel": (4.0, 2000)},
 }
 
 
@@ -46,26 +55,38 @@ class DistillationPyramid(Distiller):
     asymmetric multi-label) distillation, each loss weighted and warmed up as in OADP.
 
     ``levels`` picks the pyramid's levels (the ablations); the RoI head must have the matching
-    branches. ``loss_weights`` and ``warmup_iters`` override the defaults by name (see ``LOSSES``).
+    branches. ``multilabel_weights`` is ``'as_run'`` (the reference as it ran: 0.016 and 0.002,
+    constant) or ``'as_configured'`` (its config's 16 and 4 with warm-ups of 1000 and 2000
+    iterations); see ``MULTILABEL_WEIGHTS``. ``loss_weights`` and ``warmup_iters`` then override
+    any loss by name (see ``LOSSES``).
 
-    The multi-label losses score the classes, not the background column. Labels come from base
-    boxes only; the classifiers set novel logits to -inf while training, where the asymmetric
-    loss of a 0 label is exactly 0 with a zero gradient: a novel class counts as unlabelled, not
-    as absent.
+    The multi-label losses score the classes, not the background column, and average over every
+    (row, class) element. Labels come from base boxes only; the classifiers set novel logits to
+    -inf while training, where the asymmetric loss of a 0 label is exactly 0 with a zero gradient:
+    a novel class counts as unlabelled, not as absent (but, as in the reference, it still counts
+    in the mean's denominator).
+
+    As in the reference, the block relation loss compares one Gram matrix over all blocks of the
+    batch (blocks of different images are related too), and the global MSE is summed over the
+    embedding and over the batch (on each device: DDP averages the devices' gradients).
     """
 
-    def __init__(self, levels=("object", "block", "global"), loss_weights=None,
+    def __init__(self, levels=("object", "block", "global"), multilabel_weights="as_run", loss_weights=None,
                  warmup_iters=None, asymmetric=dict(gamma_neg=4.0, gamma_pos=0.0, clip=0.05)):
         unknown = sorted(set(levels) - set(BRANCHES))
         if unknown or not levels:
             raise ValueError(f"levels must be a non-empty subset of {list(BRANCHES)}, got {list(levels)}")
+        if multilabel_weights not in MULTILABEL_WEIGHTS:
+            raise ValueError(f"multilabel_weights must be one of {list(MULTILABEL_WEIGHTS)}, "
+                             f"got {multilabel_weights!r}")
         names = [n for n, (level, _, _) in LOSSES.items() if level in levels]
         for what, given in (("loss_weights", loss_weights), ("warmup_iters", warmup_iters)):
             bad = sorted(set(given or {}) - set(names))
             if bad:
                 raise KeyError(f"{what} names {bad}, not losses of levels {list(levels)}: use {names}")
-        weights = {n: (loss_weights or {}).get(n, LOSSES[n][1]) for n in names}
-        warmups = {n: (warmup_iters or {}).get(n, LOSSES[n][2]) for n in names}
+        defaults = {n: MULTILABEL_WEIGHTS[multilabel_weights].get(n, LOSSES[n][1:]) for n in names}
+        weights = {n: (loss_weights or {}).get(n, defaults[n][0]) for n in names}
+        warmups = {n: (warmup_iters or {}).get(n, defaults[n][1]) for n in names}
         student = [p for level in levels for p in (BRANCHES[level] + ".project", BRANCHES[level])]
         super().__init__(student, [], loss_weights=weights, warmup_iters=warmups)
         self.levels = tuple(levels)
@@ -90,9 +111,7 @@ class DistillationPyramid(Distiller):
             student, logits = embedding("block"), student_feats[BRANCHES["block"]]
             teacher = torch.cat([t["blocks"] for t in targets])
             losses["loss_block"] = l1_loss(student, teacher)
-            sizes = [len(t["blocks"]) for t in targets]
-            losses["loss_block_relation"] = sum(
-                relation_loss(s, t) for s, t in zip(student.split(sizes), teacher.split(sizes))) / len(sizes)
+            losses["loss_block_relation"] = relation_loss(student, teacher)
             num_classes = logits.shape[1] - 1
             labels = torch.cat([block_labels(t["block_boxes"], g.bboxes, g.labels, num_classes)
                                 for t, g in zip(targets, gts)])
@@ -100,8 +119,7 @@ class DistillationPyramid(Distiller):
         if "global" in self.levels:
             student, logits = embedding("global"), student_feats[BRANCHES["global"]]
             teacher = torch.cat([t["global"].reshape(1, -1) for t in targets])
-            # OADP's global MSE sums over the embedding: the per-element mean times the width.
-            losses["loss_global"] = mse_loss(student, teacher) * teacher.shape[1]
+            losses["loss_global"] = mse_loss(student, teacher) * teacher.numel()  # the sum
             num_classes = logits.shape[1] - 1
             labels = torch.cat([image_labels(g.labels, num_classes) for g in gts])
             losses["loss_global_multilabel"] = self._multilabel(logits, labels)
