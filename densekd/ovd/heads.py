@@ -40,11 +40,18 @@ def select_text_embeddings(path, classes):
 class TextEmbeddingClassifier(nn.Module):
     """Region features ``(N, in_features)`` -> logits ``(N, K + 1)`` against K class text embeddings.
 
-    ``project`` maps a region to the embedding width; logits are cosine similarities with the
-    (unit) text embeddings divided by a temperature (``temperature=(train, test)``). The last column
-    is the background: a learnable embedding (``background='learned'``) or -inf (``'none'``, for
-    heads whose logits have no background). While training, ``novel_classes`` get -inf: the
-    detector never sees their boxes, so it must not learn to suppress them.
+    ``project`` maps a region to the embedding width; logits are cosine similarities ``cos`` with
+    the (unit) text embeddings, scaled one of two ways:
+
+    - ``temperature=(train, test)``: ``cos / T`` (ViLD's detection classifier: 0.007 / 0.01);
+    - ``scale_bias=(s, b)``: ``cos * scale - bias`` with ``scale`` and ``bias`` learnable, initialised
+      to ``s`` and ``b``. OADP's object / block / global heads score this way; in the reference the
+      two numbers (and the class embeddings) come from a prompt file learned beforehand (init
+      20 and 4) and stay fixed. A head trained by no classification loss keeps its initial values.
+
+    The last column is the background: a learnable embedding (``background='learned'``) or -inf
+    (``'none'``, for heads whose logits have no background). While training, ``novel_classes``
+    get -inf: the detector never sees their boxes, so it must not learn to suppress them.
 
     Use it as any mmdet bbox head's ``cls_predictor_cfg``; the head passes ``in_features`` and
     ``out_features`` (= K + 1). ``text_embeddings`` is a file from ``tools/build_text_embeddings.py``
@@ -52,7 +59,7 @@ class TextEmbeddingClassifier(nn.Module):
     """
 
     def __init__(self, in_features, text_embeddings, classes, novel_classes=(), out_features=None,
-                 temperature=(0.007, 0.01), background="learned"):
+                 temperature=None, scale_bias=None, background="learned"):
         super().__init__()
         classes = list(classes)
         if out_features is not None and out_features != len(classes) + 1:
@@ -63,6 +70,8 @@ class TextEmbeddingClassifier(nn.Module):
             raise ValueError(f"novel_classes {unknown} are not among the classes {classes}")
         if background not in ("learned", "none"):
             raise ValueError(f"background must be 'learned' or 'none', got {background!r}")
+        if temperature is not None and scale_bias is not None:
+            raise ValueError(f"give temperature={temperature} or scale_bias={scale_bias}, not both")
         self.text_embeddings_file = text_embeddings
         # Not saved in checkpoints: the vocabulary comes from the file, so it can be swapped.
         self.register_buffer("embeddings", select_text_embeddings(text_embeddings, classes), persistent=False)
@@ -70,7 +79,13 @@ class TextEmbeddingClassifier(nn.Module):
         self.project = nn.Linear(in_features, self.embeddings.shape[1])
         self.background = nn.Parameter(torch.randn(1, self.embeddings.shape[1]) * 0.1) \
             if background == "learned" else None
-        self.train_temperature, self.test_temperature = temperature
+        if scale_bias is None:
+            self.train_temperature, self.test_temperature = temperature or (0.007, 0.01)
+            self.scale = self.bias = None
+        else:
+            self.train_temperature = self.test_temperature = None
+            self.scale = nn.Parameter(torch.tensor(float(scale_bias[0])))
+            self.bias = nn.Parameter(torch.tensor(float(scale_bias[1])))
 
     @property
     def num_classes(self):
@@ -80,31 +95,37 @@ class TextEmbeddingClassifier(nn.Module):
         """Logits ``(N, K + 1)``."""
         region = F.normalize(self.project(x), dim=-1)
         logits = region @ self.embeddings.T
-        if self.background is None:
-            background = logits.new_full((len(logits), 1), float("-inf"))
+        if self.background is not None:
+            logits = torch.cat([logits, region @ F.normalize(self.background, dim=-1).T], dim=1)
+        if self.scale is not None:
+            logits = logits * self.scale - self.bias
         else:
-            background = region @ F.normalize(self.background, dim=-1).T
-        logits = torch.cat([logits, background], dim=1)
-        logits = logits / (self.train_temperature if self.training else self.test_temperature)
+            logits = logits / (self.train_temperature if self.training else self.test_temperature)
+        if self.background is None:
+            logits = F.pad(logits, (0, 1), value=float("-inf"))
         if self.training and self.novel.any():
             logits = logits.masked_fill(F.pad(self.novel, (0, 1))[None], float("-inf"))
         return logits
 
     def extra_repr(self):
+        scaling = (f"temperature=({self.train_temperature}, {self.test_temperature})" if self.scale is None
+                   else f"scale={self.scale.item():.3g}, bias={self.bias.item():.3g}")
         return (f"classes={self.num_classes}, novel={int(self.novel.sum())}, embed_dim={self.embeddings.shape[1]}, "
-                f"temperature=({self.train_temperature}, {self.test_temperature}), "
-                f"background={'learned' if self.background is not None else 'none'}")
+                f"{scaling}, background={'learned' if self.background is not None else 'none'}")
 
 
 # OADP's branches; a config gives each as a dict of overrides (``dict()`` for the defaults) or None.
-# Input widths follow the RoI feature extractor.
+# Input widths follow the RoI feature extractor, and the object head's norm the detection head's (the
+# reference builds it from the detection head's config). The three score with cos * scale - bias.
+REFERENCE_SCALE_BIAS = (20.0, 4.0)
 BRANCH_DEFAULTS = {
     "object_head": dict(type="Shared4Conv1FCBBoxHead", fc_out_channels=1024, roi_feat_size=7, with_reg=False,
-                        cls_predictor_cfg=dict(type="TextEmbeddingClassifier", background="none")),
+                        cls_predictor_cfg=dict(type="TextEmbeddingClassifier", background="none",
+                                               scale_bias=REFERENCE_SCALE_BIAS)),
     "block_head": dict(type="Shared2FCBBoxHead", fc_out_channels=1024, roi_feat_size=7, with_reg=False,
                        cls_predictor_cfg=dict(type="TextEmbeddingClassifier", background="none",
-                                              temperature=(0.07, 0.07))),
-    "global_head": dict(type="TextEmbeddingClassifier", background="none", temperature=(0.07, 0.07)),
+                                              scale_bias=REFERENCE_SCALE_BIAS)),
+    "global_head": dict(type="TextEmbeddingClassifier", background="none", scale_bias=REFERENCE_SCALE_BIAS),
 }
 WIDTH_KEYS = {"object_head": ("in_channels", "conv_out_channels"), "block_head": ("in_channels",),
               "global_head": ("in_features",)}
@@ -198,6 +219,8 @@ class OADPRoIHead(StandardRoIHead):
         vocabulary = resolve_vocabulary(vocabulary)
         super().__init__(*args, bbox_head=with_vocabulary(bbox_head, vocabulary), **kwargs)
         width = self.bbox_roi_extractor.out_channels
+        if object_head is not None and bbox_head.get("norm_cfg"):
+            object_head = {"norm_cfg": bbox_head["norm_cfg"], **object_head}
         for name, overrides in (("object_head", object_head), ("block_head", block_head),
                                 ("global_head", global_head)):
             head = None if overrides is None else build(with_vocabulary(branch_config(name, dict(overrides), width),

@@ -127,17 +127,18 @@ def test_pyramid_losses_by_hand():
     assert torch.allclose(raw["loss_object"], (student_obj - teacher_obj).abs().mean())
     g_s = F.normalize(feats["roi_head.global_head.project"], dim=-1)
     g_t = torch.stack([s.clip_targets["global"] for s in samples])
-    assert torch.allclose(raw["loss_global"], (g_s - g_t).pow(2).sum(-1).mean())
+    assert torch.allclose(raw["loss_global"], (g_s - g_t).pow(2).sum())  # summed over the batch too
     b_s = F.normalize(feats["roi_head.block_head.fc_cls.project"], dim=-1)
     b_t = torch.cat([s.clip_targets["blocks"] for s in samples])
-    relation = sum(((s @ s.T) - (t @ t.T)).pow(2).mean() for s, t in zip(b_s.split(2), b_t.split(2))) / 2
-    assert torch.allclose(raw["loss_block_relation"], relation)
-    # multi-label: base columns only; the -inf novel column adds exactly nothing
+    # one 4 x 4 Gram matrix over the batch's blocks: the two images' blocks are related too
+    assert torch.allclose(raw["loss_block_relation"], ((b_s @ b_s.T) - (b_t @ b_t.T)).pow(2).mean())
+    # multi-label: base columns count; the -inf novel column adds exactly nothing, but sits in the
+    # mean's denominator (2 images x 3 classes), as in the reference
     logits = feats["roi_head.global_head"][:, :2]
     labels = torch.tensor([[1.0, 0], [1, 1]])
     p = torch.sigmoid(logits)
     neg = (p - 0.05).clamp(min=0)
-    expected = -(labels * p.log() + (1 - labels) * neg.pow(4) * (1 - neg).log()).sum(-1).mean()
+    expected = -(labels * p.log() + (1 - labels) * neg.pow(4) * (1 - neg).log()).sum() / 6
     assert torch.allclose(raw["loss_global_multilabel"], expected)
     total = sum(raw.values())
     total.backward()
@@ -162,12 +163,51 @@ def test_pyramid_weights_warmup_and_levels():
         DistillationPyramid(levels=("object",), loss_weights=dict(loss_global=1.0))
 
 
+def test_multilabel_weights_as_the_reference_ran_or_as_configured():
+    torch.manual_seed(0)
+    samples = [sample()]
+    feats = records(samples)
+    as_run = DistillationPyramid()
+    assert (as_run.loss_weights["loss_block_multilabel"], as_run.loss_weights["loss_global_multilabel"]) == \
+        (16 / 1000, 4 / 2000)
+    raw = as_run.compute_losses(feats, {}, dict(data_samples=samples))
+    weighted = as_run(feats, {}, dict(data_samples=samples), step=0)  # no warm-up: full weight at once
+    assert torch.allclose(weighted["loss_global_multilabel"], raw["loss_global_multilabel"] * 0.002)
+    assert weighted["loss_object"].item() == 0.0  # the others still warm up from 0
+    configured = DistillationPyramid(multilabel_weights="as_configured")
+    assert configured.loss_weights["loss_block_multilabel"] == 16.0
+    assert configured.warmup_iters["loss_global_multilabel"] == 2000
+    weighted = configured(feats, {}, dict(data_samples=samples), step=500)
+    assert torch.allclose(weighted["loss_global_multilabel"], raw["loss_global_multilabel"] * 4.0 * 0.25)
+    with pytest.raises(ValueError, match="as_run"):
+        DistillationPyramid(multilabel_weights="paper")
+
+
+def test_classifier_scale_and_bias_learn(text_file):
+    head = classifier(text_file, scale_bias=(20.0, 4.0), background="none").eval()
+    x = torch.tensor([[3.0, 4.0]])  # cosines: dog 0.8, cat 0.6, cow 0
+    logits = head(x)
+    assert torch.allclose(logits[0, :3], torch.tensor([0.8, 0.6, 0.0]) * 20 - 4)
+    head.train()
+    logits = head(x)
+    assert logits[0, 2] == float("-inf")  # novel, while training
+    logits[0, :2].sum().backward()
+    assert head.scale.grad.item() == pytest.approx(0.8 + 0.6)
+    assert head.bias.grad.item() == pytest.approx(-2.0)
+    assert "scale=20, bias=4" in repr(head)
+    with pytest.raises(ValueError, match="not both"):
+        classifier(text_file, scale_bias=(20.0, 4.0), temperature=(0.1, 0.1))
+
+
 def test_branch_defaults_follow_the_roi_width():
     cfg = branch_config("object_head", dict(fc_out_channels=64), in_channels=32)
     assert (cfg["type"], cfg["in_channels"], cfg["conv_out_channels"], cfg["fc_out_channels"]) == \
         ("Shared4Conv1FCBBoxHead", 32, 32, 64)
     assert branch_config("global_head", {}, 32)["in_features"] == 32
     assert "conv_out_channels" not in branch_config("block_head", {}, 32)
+    for name in ("object_head", "block_head"):  # the reference's learned-prompt classifiers: cos * s - b
+        assert branch_config(name, {}, 32)["cls_predictor_cfg"]["scale_bias"] == (20.0, 4.0)
+    assert branch_config("global_head", {}, 32)["scale_bias"] == (20.0, 4.0)
 
 
 def test_vocabulary_from_an_ov_annotation_file(tmp_path, text_file):
