@@ -41,6 +41,36 @@ def load_student_weights(student, checkpoint):
     return student
 
 
+def _group_names(names, depth=2):
+    """``['a.b.c', 'a.b.d', 'x.y']`` -> ``'a.b (2), x.y (1)'``: a short summary of state-dict keys."""
+    groups = {}
+    for name in names:
+        prefix = ".".join(name.split(".")[:depth])
+        groups[prefix] = groups.get(prefix, 0) + 1
+    return ", ".join(f"{k} ({n})" for k, n in groups.items()) or "none"
+
+
+def load_pretrained_student(student, checkpoint):
+    """Start ``student`` from another model's weights (the config's ``load_from``: e.g. a SoCo
+    detector, or a detector pretrained on base classes only): every entry whose name and shape match
+    is loaded, the rest keep their initialisation. Returns a one-paragraph report of what happened."""
+    state = strip_prefix(load_state_dict_file(checkpoint, "load_from checkpoint",
+                                              "put the weights file there, or set `load_from` to where it is"),
+                         STUDENT_PREFIX)
+    own = student.state_dict()
+    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not matched:
+        raise ValueError(f"load_from {checkpoint}: no entry matches the student by name and shape (it has "
+                         f"{_group_names(sorted(state), 1)}; the student {_group_names(sorted(own), 1)}) — "
+                         "is it a checkpoint of the same kind of model?")
+    student.load_state_dict(matched, strict=False)
+    reshaped = sorted(k for k in state if k in own and k not in matched)
+    return (f"load_from {checkpoint}: loaded {len(matched)} of the student's {len(own)} entries "
+            f"({_group_names(sorted(matched))}); initialised as before: "
+            f"{_group_names(sorted(set(own) - set(matched)))}; skipped for their shape: {_group_names(reshaped)}; "
+            f"not in the student: {_group_names(sorted(set(state) - set(own)))}")
+
+
 def build_teacher(teacher_cfg):
     """Build the teacher from ``dict(config=PATH or model=DICT, checkpoint=PATH)``, frozen, eval."""
     if "model" in teacher_cfg:
@@ -102,7 +132,8 @@ class DistillModule(L.LightningModule):
         """Build from a densekd config: ``model`` (the student), optional ``teacher`` and ``distiller``.
 
         ``init_weights`` applies the student's mmengine ``init_cfg`` (e.g. an ImageNet-pretrained
-        backbone), as a fresh training run must; runs that load a checkpoint skip it.
+        backbone) and then the config's ``load_from`` (another model's checkpoint, loaded where
+        names and shapes match), as a fresh training run must; runs that load a checkpoint skip both.
         """
         distill = with_teacher and cfg.get("teacher") is not None
         if distill and cfg.get("distiller") is None:
@@ -111,6 +142,8 @@ class DistillModule(L.LightningModule):
         student = build(cfg.model)
         if init_weights and hasattr(student, "init_weights"):
             student.init_weights()
+        if init_weights and cfg.get("load_from"):
+            print(load_pretrained_student(student, cfg.load_from), flush=True)
         return cls(
             student=student,
             teacher=build_teacher(cfg.teacher) if distill else None,
