@@ -31,7 +31,9 @@ train_pipeline = [
 ]
 train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
 train_cfg = dict(max_iters=40000, val_interval=5000, checkpoint_interval=5000, best_metric='ov/AP50_novel')
-optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=2.5e-5))
+# The box head learns at half the LR, as in the reference's OV-COCO config.
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=2.5e-5),
+                     paramwise_cfg=dict(custom_keys={'roi_head.bbox_head': dict(lr_mult=0.5)}))
 lr_schedule = dict(policy='step', warmup_iters=500, warmup_ratio=0.001, milestones=[30000])
 trainer = dict(precision='auto')  # fp16 mixed precision on GPUs, fp32 elsewhere
 seed = 3407

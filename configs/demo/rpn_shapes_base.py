@@ -1,6 +1,7 @@
 # Class-agnostic proposals for the open-vocabulary demo: an RPN (narrow ResNet-18 FPN, as in the
 # demo detectors) trained on the BASE shapes only, evaluated by proposal recall on base and novel
-# shapes of the val split (the novel ones were never boxed in training).
+# shapes of the val split (the novel ones were never boxed in training). Its FPN carries BN, as
+# OADP's student's does.
 #   python tools/prepare_ov_coco.py --dataset shapes
 #   python tools/train.py configs/demo/rpn_shapes_base.py --work-dir work_dirs/demo/rpn_shapes_base
 #   python tools/generate_proposals.py configs/demo/rpn_shapes_base.py \
@@ -28,7 +29,7 @@ model = dict(
         style='pytorch',
         init_cfg=None),
     neck=dict(type='FPN', in_channels=[width, 2 * width, 4 * width, 8 * width],
-              out_channels=2 * width, num_outs=5),
+              out_channels=2 * width, num_outs=5, norm_cfg=dict(type='BN', requires_grad=True)),
     rpn_head=dict(
         type='RPNHead',
         num_classes=1,
@@ -57,6 +58,9 @@ val_evaluator = dict(_delete_=True, type='ProposalRecall',
 test_evaluator = val_evaluator
 
 # The best checkpoint is chosen on BASE recall only: novel boxes must not steer training.
-train_cfg = dict(max_iters=400, val_interval=200, checkpoint_interval=200,
+# 1600 iterations: this RPN is also the OV demo detectors' pretraining (their backbone, FPN and RPN
+# start from its last.ckpt through `load_from`), the stand-in for OADP's ImageNet / SoCo weights
+# that, like them, never saw a novel-class label.
+train_cfg = dict(max_iters=1600, val_interval=800, checkpoint_interval=800,
                  best_metric='proposal/base_AR@100')
-lr_schedule = dict(warmup_iters=50, milestones=[300])
+lr_schedule = dict(warmup_iters=50, milestones=[1200])

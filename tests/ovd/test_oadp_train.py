@@ -64,7 +64,8 @@ def ov_shapes(shapes_root, tiny_clip_cfg, tmp_path_factory):
     val_ann = os.path.join(shapes_root, "annotations", "instances_val.ov.json")
     options = data_options(shapes_root, **{
         "val_evaluator.ann_file": val_ann, "test_evaluator.ann_file": val_ann,
-        "model.roi_head.vocabulary.text_embeddings": side["text"], "teacher.model.cache": side["cache"]})
+        "model.roi_head.vocabulary.text_embeddings": side["text"], "teacher.model.cache": side["cache"],
+        "load_from": None})  # the demo's base-class pretraining is not made here
     return dict(side, options=options, root=shapes_root, tmp=tmp)
 
 
@@ -211,7 +212,7 @@ def test_oadp_coco_config_trains_two_iterations_on_a_tiny_coco_tree(tiny_clip_cf
         "model.neck.in_channels": f"[{width},{2 * width},{4 * width},{8 * width}]", "model.neck.out_channels": 16,
         "model.rpn_head.in_channels": 16, "model.rpn_head.feat_channels": 16,
         "model.roi_head.bbox_roi_extractor.out_channels": 16, "model.roi_head.bbox_head.in_channels": 16,
-        "model.roi_head.bbox_head.fc_out_channels": 32,
+        "model.roi_head.bbox_head.conv_out_channels": 16, "model.roi_head.bbox_head.fc_out_channels": 32,
         "model.roi_head.object_head.fc_out_channels": 32, "model.roi_head.block_head.fc_out_channels": 32,
         "model.roi_head.vocabulary.text_embeddings": side["text"], "teacher.model.cache": side["cache"],
         "train_cfg.max_iters": 2, "train_cfg.val_interval": 1000, "train_cfg.checkpoint_interval": 1000,
@@ -222,6 +223,38 @@ def test_oadp_coco_config_trains_two_iterations_on_a_tiny_coco_tree(tiny_clip_cf
     ckpt = torch.load(os.path.join(work_dir, "last.ckpt"), map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 2
     assert ckpt["state_dict"]["student.roi_head.bbox_head.fc_cls.project.weight"].shape[0] == 32  # tiny CLIP width
+
+
+def test_oadp_coco_recipe_is_the_references(tmp_path):
+    """Box head, norms, scales, LR multiplier and detections per image as in OADP's OV-COCO config."""
+    from torch import nn
+
+    from densekd import DistillModule
+    from densekd.core.config import load_config
+    from densekd.ovd.text import save_text_embeddings
+
+    names = list(OV_COCO_BASE) + list(OV_COCO_NOVEL)
+    text = str(tmp_path / "text.safetensors")
+    save_text_embeddings(text, torch.nn.functional.normalize(torch.randn(len(names), 16), dim=-1), names)
+    cfg = load_config(OADP_COCO, {"model.roi_head.vocabulary.text_embeddings": text,
+                                  "model.backbone.init_cfg": None})
+    assert (cfg.model.test_cfg.rcnn.max_per_img, cfg.model.test_cfg.rcnn.score_thr) == (300, 0.0)
+    assert max(cfg.val_evaluator.proposal_nums) == 1000
+    assert cfg.distiller.multilabel_weights == "as_run"
+    module = DistillModule.from_config(cfg, with_teacher=False)
+    student, roi = module.student, module.student.roi_head
+    assert type(roi.bbox_head).__name__ == type(roi.object_head).__name__ == "Shared4Conv1FCBBoxHead"
+    for convs in (roi.bbox_head.shared_convs, roi.object_head.shared_convs, student.neck.fpn_convs):
+        assert isinstance(convs[0].bn, nn.SyncBatchNorm)
+    assert roi.bbox_head.reg_class_agnostic
+    assert (roi.bbox_head.fc_cls.train_temperature, roi.bbox_head.fc_cls.test_temperature) == (0.007, 0.01)
+    for classifier in (roi.object_head.fc_cls, roi.block_head.fc_cls, roi.global_head):
+        assert (classifier.scale.item(), classifier.bias.item()) == (20.0, 4.0)
+    optimizer = module.configure_optimizers()["optimizer"]
+    lr = {id(p): group["initial_lr"] for group in optimizer.param_groups for p in group["params"]}
+    assert lr[id(roi.bbox_head.fc_cls.project.weight)] == pytest.approx(0.01)  # lr_mult 0.5
+    assert lr[id(roi.object_head.fc_cls.project.weight)] == pytest.approx(0.02)
+    assert lr[id(student.neck.fpn_convs[0].conv.weight)] == pytest.approx(0.02)
 
 
 def test_oadp_coco_without_data_names_the_path_and_the_commands(tmp_path):

@@ -55,6 +55,8 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 # AP50 over novel (the headline), base and all classes, 100 detections an image (ViLD / OADP).
+# maxDets 100 / 300 / 1000 as OADP's evaluation: AP50 counts up to 1000 detections an image (the
+# detector keeps 300).
 val_evaluator = dict(type='OVCocoAP50Metric', ann_file=data_root + 'annotations/instances_val2017.65.json',
-                     metric='bbox', novel_classes=novel_classes)
+                     metric='bbox', proposal_nums=(100, 300, 1000), novel_classes=novel_classes)
 test_evaluator = val_evaluator
