@@ -83,11 +83,22 @@ def ov_teacher(out):
     run(["tools/extract_clip_features.py", CLIP_FEATURES_CONFIG, "--split", "train",
          "--out", os.path.join(out, "clip_features", "train"), "--cfg-options", f"clip_teacher.pretrained={clip}",
          f"clip_features.splits.train.proposals={os.path.join(out, 'proposals', 'train')}"])
+    text = os.path.join(out, "clip", "shapes_text.safetensors")
+    if not os.path.exists(text):
+        run(["tools/build_text_embeddings.py", "--teacher", "configs/demo/clip_teacher_shapes.py",
+             "--vocabulary", "shapes", "--out", text])
+    report = os.path.join(out, "clip_proposals")
+    run(["tools/clip_proposal_report.py", "--cache", os.path.join(out, "clip_features", "train"), "--text", text,
+         "--ann", "data/shapes/annotations/instances_train.json", "--out", report])
+    with open(os.path.join(report, "report.md")) as f:
+        on_proposals = f.read()
     with open(os.path.splitext(clip)[0] + ".json") as f:
         zero_shot = json.load(f)["zero_shot_table"]
     rows = [{"classes": split, **{k: recall[f"proposal/{split}_{k}"] for k in RECALL_COLUMNS}}
             for split in ("base", "novel")]
     return (f"Demo CLIP zero-shot top-1 accuracy (%) on the val boxes:\n{zero_shot}\n\n"
+            f"Demo CLIP object-aware top-1 on the cached train proposals (the targets OADP distils; "
+            f"{report}/confusion.png):\n{on_proposals}\n\n"
             f"Base-class RPN, proposal recall on val:\n{markdown_table(rows, ['classes', *RECALL_COLUMNS])}\n")
 
 
@@ -114,11 +125,9 @@ def ov_row(name, config, work_dir, seed, options=()):
 
 def ov_detectors(out, seeds, ablation_seeds):
     """The OV demo: baseline vs OADP (and its ablations) on the shapes base/novel split."""
-    text = os.path.join(out, "clip", "shapes_text.safetensors")
-    if not os.path.exists(text):
-        run(["tools/build_text_embeddings.py", "--teacher", "configs/demo/clip_teacher_shapes.py",
-             "--vocabulary", "shapes", "--out", text])
-    shared = [f"model.roi_head.vocabulary.text_embeddings={text}"]
+    text = os.path.join(out, "clip", "shapes_text.safetensors")  # written by ov_teacher
+    shared = [f"model.roi_head.vocabulary.text_embeddings={text}",
+              f"load_from={os.path.join(out, 'rpn_shapes_base', 'last.ckpt')}"]  # the base-class pretraining
     cache = [f"teacher.model.cache={os.path.join(out, 'clip_features', 'train')}"]
     rows = []
     for name, config, work, options, ablation in OV_RUNS:
