@@ -26,7 +26,7 @@ model = dict(
                        cls_predictor_cfg=dict(type='TextEmbeddingClassifier', temperature=(0.007, 0.01)))),
     train_cfg=dict(rpn_proposal=dict(nms_pre=1000, max_per_img=300), rcnn=dict(sampler=dict(num=128))),
     test_cfg=dict(rpn=dict(nms_pre=600, max_per_img=300), rcnn=dict(score_thr=0.0, max_per_img=300)))
-# The stand-in for OADP's ImageNet / SoCo pretraining: backbone, FPN and RPN start from the demo's
+# The stand-in for OADP's ImageNet / SoCo pretraining: backbone and FPN start from the demo's
 # base-class RPN (configs/demo/rpn_shapes_base.py, trained on base boxes only).
 load_from = 'work_dirs/demo/rpn_shapes_base/last.ckpt'
 # 1600 iterations: at the foundation demo's 800 (LR step at 600) this detector, then from scratch,

@@ -58,9 +58,9 @@ val_evaluator = dict(_delete_=True, type='ProposalRecall',
 test_evaluator = val_evaluator
 
 # The best checkpoint is chosen on BASE recall only: novel boxes must not steer training.
-# 1600 iterations: this RPN is also the OV demo detectors' pretraining (their backbone, FPN and RPN
-# start from its last.ckpt through `load_from`), the stand-in for OADP's ImageNet / SoCo weights
-# that, like them, never saw a novel-class label.
+# 1600 iterations: this RPN is also the OV demo detectors' pretraining, the stand-in for OADP's
+# ImageNet / SoCo weights that, like them, never saw a novel-class label: their backbone and FPN
+# start from its last.ckpt through `load_from` (its head, `bbox_head` in an mmdet RPN, stays out).
 train_cfg = dict(max_iters=1600, val_interval=800, checkpoint_interval=800,
                  best_metric='proposal/base_AR@100')
 lr_schedule = dict(warmup_iters=50, milestones=[1200])
