@@ -117,5 +117,5 @@ def plot_confusion(matrix, classes, path, title="CLIP teacher on proposals"):
     ax.set_ylabel("ground truth under the proposal (IoU >= 0.5)")
     ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
