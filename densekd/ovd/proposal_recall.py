@@ -22,6 +22,21 @@ from mmengine.evaluator import BaseMetric
 COCO_IOU_THRS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
 
 
+def gt_boxes_by_image(coco, label_of):
+    """``({image_id: (G, 4) xyxy float32}, {image_id: (G,) labels})`` of a loaded COCO dict, crowds left
+    out; ``label_of(category)`` gives each box's label from its category entry."""
+    label = {c["id"]: label_of(c) for c in coco["categories"]}
+    boxes, labels = {}, {}
+    for ann in coco["annotations"]:
+        if ann.get("iscrowd", 0) or ann.get("ignore", False):
+            continue
+        x, y, w, h = ann["bbox"]
+        boxes.setdefault(ann["image_id"], []).append([x, y, x + w, y + h])
+        labels.setdefault(ann["image_id"], []).append(label[ann["category_id"]])
+    boxes = {k: np.asarray(v, dtype=np.float32) for k, v in boxes.items()}
+    return boxes, {k: np.asarray(v) for k, v in labels.items()}
+
+
 def load_gt_boxes(ann_file):
     """``({image_id: (G, 4) xyxy float32}, {image_id: (G,) split names})`` of a COCO file, crowds left out."""
     if not os.path.isfile(ann_file):
@@ -29,16 +44,7 @@ def load_gt_boxes(ann_file):
                                 "run `python tools/prepare_ov_coco.py --dataset shapes`.")
     with open(ann_file) as f:
         coco = json.load(f)
-    split_of = {c["id"]: c.get("split", "all") for c in coco["categories"]}
-    boxes, splits = {}, {}
-    for ann in coco["annotations"]:
-        if ann.get("iscrowd", 0) or ann.get("ignore", False):
-            continue
-        x, y, w, h = ann["bbox"]
-        boxes.setdefault(ann["image_id"], []).append([x, y, x + w, y + h])
-        splits.setdefault(ann["image_id"], []).append(split_of[ann["category_id"]])
-    boxes = {k: np.asarray(v, dtype=np.float32) for k, v in boxes.items()}
-    return boxes, {k: np.asarray(v) for k, v in splits.items()}
+    return gt_boxes_by_image(coco, lambda category: category.get("split", "all"))
 
 
 @METRICS.register_module()

@@ -12,6 +12,7 @@ import torch
 from mmdet.structures.bbox import bbox_overlaps
 
 from .feature_store import FeatureStore
+from .proposal_recall import gt_boxes_by_image
 from .text import load_text_embeddings
 
 __all__ = ["ground_truth_boxes", "proposal_confusion", "confusion_summary", "confusion_table", "plot_confusion"]
@@ -20,34 +21,29 @@ BACKGROUND = "background"
 
 
 def ground_truth_boxes(ann_file, classes):
-    """``{image_id: (boxes (G, 4) xyxy, labels (G,) indices into classes)}`` from a COCO file, every
-    image included (an image without boxes gets empty tensors)."""
+    """``{image_id: (boxes (G, 4) xyxy, labels (G,) indices into classes)}`` from a COCO file (crowds
+    left out; images without boxes are absent)."""
     if not os.path.isfile(ann_file):
         raise FileNotFoundError(f"annotation file not found: {ann_file} — it must be the split's full "
                                 "annotations (novel classes included), e.g. data/shapes/annotations/instances_train.json")
     with open(ann_file) as f:
         coco = json.load(f)
-    names = {c["id"]: c["name"] for c in coco["categories"]}
-    missing = sorted(set(names.values()) - set(classes))
+    missing = sorted({c["name"] for c in coco["categories"]} - set(classes))
     if missing:
         raise KeyError(f"{ann_file} has classes {missing} that the text embeddings lack ({classes})")
-    boxes = {img["id"]: ([], []) for img in coco["images"]}
-    for ann in coco["annotations"]:
-        x, y, w, h = ann["bbox"]
-        boxes[ann["image_id"]][0].append([x, y, x + w, y + h])
-        boxes[ann["image_id"]][1].append(classes.index(names[ann["category_id"]]))
-    return {i: (torch.tensor(b, dtype=torch.float32).reshape(-1, 4), torch.tensor(l, dtype=torch.long))
-            for i, (b, l) in boxes.items()}
+    boxes, labels = gt_boxes_by_image(coco, lambda category: classes.index(category["name"]))
+    return {i: (torch.from_numpy(boxes[i]), torch.from_numpy(labels[i]).long()) for i in boxes}
 
 
 def proposal_confusion(cache, text_file, ann_file, iou_thr=0.5):
-    """Confusion ``(K + 1, K)`` of the cache's object embeddings: row = the class of the ground-truth
-    box with the highest IoU (>= ``iou_thr``; row K: none, i.e. background), column = the class
-    whose text embedding is nearest (top-1 cosine). Returns ``(matrix, classes)``."""
+    """Confusion ``(K + 1, K)`` of the object embeddings in the feature cache directory ``cache``:
+    row = the class of the ground-truth box with the highest IoU (>= ``iou_thr``; row K: none, i.e.
+    background), column = the class whose text embedding is nearest (top-1 cosine).
+    Returns ``(matrix, classes)``."""
     text, classes, _ = load_text_embeddings(text_file)
     text = torch.nn.functional.normalize(text.float(), dim=-1)
     truth = ground_truth_boxes(ann_file, classes)
-    store = FeatureStore(cache) if isinstance(cache, str) else cache
+    store = FeatureStore(cache)
     matrix = torch.zeros(len(classes) + 1, len(classes), dtype=torch.long)
     for image_id in store.image_ids():
         targets = store.get(image_id)
@@ -108,11 +104,11 @@ def plot_confusion(matrix, classes, path, title="CLIP teacher on proposals"):
     ax.imshow(rows.numpy(), cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     ax.set_yticks(range(len(classes) + 1), [f"{c} ({int(n)})" for c, n in zip([*classes, BACKGROUND], matrix.sum(1))])
-    for (i, j), value in zip(torch.cartesian_prod(torch.arange(rows.shape[0]), torch.arange(rows.shape[1])).tolist(),
-                             rows.flatten().tolist()):
-        if value >= 0.05:
-            ax.text(j, i, f"{value:.0%}", ha="center", va="center", fontsize=7,
-                    color="white" if value > 0.5 else "black")
+    for i, row in enumerate(rows.tolist()):
+        for j, value in enumerate(row):
+            if value >= 0.05:
+                ax.text(j, i, f"{value:.0%}", ha="center", va="center", fontsize=7,
+                        color="white" if value > 0.5 else "black")
     ax.set_xlabel("nearest class text (top-1)")
     ax.set_ylabel("ground truth under the proposal (IoU >= 0.5)")
     ax.set_title(title)
