@@ -26,7 +26,7 @@ os.chdir(REPO)
 
 from densekd import DistillModule  # noqa: E402
 from densekd.core.config import load_config  # noqa: E402
-from densekd.core.data import DetDataModule  # noqa: E402
+from densekd.core.data import DataModule  # noqa: E402
 from densekd.data.shapes import make_shapes_coco  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*self.log.*")  # steps run outside a Trainer here
@@ -82,7 +82,7 @@ def main():
                               "teacher.checkpoint": teacher_ckpt})
     distill = DistillModule.from_config(cfg).to(device).train()
     plain = DistillModule.from_config(cfg, with_teacher=False).to(device).train()
-    batches = iter(DetDataModule(cfg, splits=("train",)).train_dataloader())
+    batches = iter(DataModule(cfg, splits=("train",)).train_dataloader())
 
     def train_step(module):
         optimizer = module.configure_optimizers()["optimizer"]

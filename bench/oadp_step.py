@@ -56,7 +56,7 @@ os.chdir(REPO)
 
 from densekd import DistillModule  # noqa: E402
 from densekd.core.config import load_config  # noqa: E402
-from densekd.core.data import DetDataModule  # noqa: E402
+from densekd.core.data import DataModule  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*self.log.*")  # steps run outside a Trainer here
 
@@ -271,7 +271,7 @@ def run(args, tmp):
     timer = Timer()
     instrument(arms["oadp"], timer)
 
-    datamodule = DetDataModule(oadp_cfg, splits=("train",))
+    datamodule = DataModule(oadp_cfg, splits=("train",))
     datamodule.setup("fit")
     loader = iter(datamodule.train_dataloader())
     batches = [next(loader) for _ in range(args.warmup + args.iters)]  # data loading: not timed

@@ -1,13 +1,15 @@
-"""Export the student alone, in its own library's form (mmdet): a checkpoint plus a standalone config.
+"""Export the student alone, in its own library's form (mmdet, mmseg): a checkpoint plus a standalone config.
 
     python tools/export_student.py CONFIG CHECKPOINT OUT_DIR
 
-    from mmdet.apis import init_detector, inference_detector
+    from mmdet.apis import init_detector, inference_detector      # a detector (default_scope mmdet)
     model = init_detector('OUT_DIR/student_config.py', 'OUT_DIR/student.pth')
+    from mmseg.apis import init_model, inference_model            # a segmentor (default_scope mmseg)
+    model = init_model('OUT_DIR/student_config.py', 'OUT_DIR/student.pth')
 
 Neither densekd, the teacher nor the distiller's adapters are needed to load the result —
 except where the student itself has densekd parts (OADP's text-embedding classifier and RoI head):
-then the config imports densekd as an mmdet plugin, the distillation-only branches are left out
+then the config imports densekd as a plugin, the distillation-only branches are left out
 and the class text embeddings are copied next to the weights.
 """
 import argparse
@@ -19,7 +21,7 @@ from mmengine.config import Config
 
 from densekd.core.config import config_classes, load_config
 from densekd.core.module import load_student_weights
-from densekd.core.registry import build
+from densekd.core.registry import build, use_scope
 
 STANDALONE_KEYS = ("model", "test_dataloader", "test_evaluator", "test_pipeline")
 
@@ -53,6 +55,7 @@ def bundle_text_embeddings(cfg, out_dir):
 def export_student(config, checkpoint, out_dir):
     """Write ``out_dir/student.pth`` and ``out_dir/student_config.py``; return their paths."""
     cfg = load_config(config)
+    scope = use_scope(cfg)
     student = load_student_weights(build(cfg.model), checkpoint)  # strict: weights match the config
     os.makedirs(out_dir, exist_ok=True)
     state_dict = student.state_dict()
@@ -65,9 +68,9 @@ def export_student(config, checkpoint, out_dir):
     torch.save(dict(state_dict=state_dict, meta=meta), weights_path)
 
     standalone = {k: cfg[k] for k in STANDALONE_KEYS if k in cfg}
-    standalone["default_scope"] = "mmdet"
+    standalone["default_scope"] = scope
     if any(type(m).__module__.startswith("densekd.") for m in student.modules()):
-        # densekd parts in the student itself (e.g. OADP's text classifier): mmdet loads them via the plugin
+        # densekd parts in the student itself (e.g. OADP's text classifier): the library loads them via the plugin
         standalone["custom_imports"] = dict(imports=["densekd"], allow_failed_imports=False)
     config_path = os.path.join(out_dir, "student_config.py")
     Config(standalone).dump(config_path)

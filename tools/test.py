@@ -9,7 +9,7 @@ import sys
 
 from densekd import DistillModule
 from densekd.core.config import DictAction, default_work_dir, load_config
-from densekd.core.data import DetDataModule
+from densekd.core.data import DataModule
 from densekd.core.module import load_student_weights
 from densekd.core.report import metrics_table
 from densekd.core.trainer import build_trainer
@@ -27,7 +27,7 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options)
     work_dir = args.work_dir or cfg.get("work_dir") or default_work_dir(args.config)
     os.makedirs(work_dir, exist_ok=True)
-    datamodule = DetDataModule(cfg, splits=("test",))
+    datamodule = DataModule(cfg, splits=("test",))
     module = DistillModule.from_config(cfg, with_teacher=False)  # only the student is evaluated
     load_student_weights(module.student, args.checkpoint)
     trainer = build_trainer(cfg, work_dir, devices=1, accelerator=args.accelerator, for_test=True)

@@ -13,7 +13,7 @@ import lightning as L
 
 from densekd import DistillModule
 from densekd.core.config import DictAction, default_work_dir, load_config
-from densekd.core.data import DetDataModule
+from densekd.core.data import DataModule
 from densekd.core.trainer import build_trainer, last_checkpoint
 
 
@@ -43,7 +43,7 @@ def main(argv=None):
     cfg.dump(os.path.join(work_dir, "config.py"))
 
     L.seed_everything(cfg.get("seed", 0), workers=True, verbose=False)
-    datamodule = DetDataModule(cfg)  # checks the data exists before building any model
+    datamodule = DataModule(cfg)  # checks the data exists before building any model
     module = DistillModule.from_config(cfg, init_weights=ckpt_path is None)
     trainer = build_trainer(cfg, work_dir, args.devices, args.accelerator)
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Datasets and loaders from mmdet-style config: resumable, seeded, DDP-aware."""
+"""Datasets and loaders from OpenMMLab-style config: resumable, seeded, DDP-aware."""
 import os
 import random
 
@@ -8,7 +8,7 @@ import torch
 from mmengine.dataset import pseudo_collate
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from .registry import DATASETS, build
+from .registry import DATASETS, build, use_scope
 
 
 def mix_seed(*numbers):
@@ -19,8 +19,9 @@ def mix_seed(*numbers):
 def check_data_root(dataset_cfg, prepare_hint=None):
     """Fail early, naming the missing path and how to make it, when a dataset is not on disk."""
     root = dataset_cfg.get("data_root") or ""
-    ann = dataset_cfg.get("ann_file") or ""
-    for path in (root, os.path.join(root, ann)):
+    files = [dataset_cfg.get("ann_file") or ""]  # detection: one annotation file
+    files += list((dataset_cfg.get("data_prefix") or {}).values())  # segmentation: image/label folders
+    for path in (root, *(os.path.join(root, f) for f in files if f)):
         if path and not os.path.exists(path):
             hint = f" Prepare it with: {prepare_hint}" if prepare_hint else \
                 " Put the dataset there (see data/README.md) or set data_root with --cfg-options."
@@ -73,13 +74,13 @@ class SeededDataset(Dataset):
 
 
 def build_dataset(dataset_cfg, prepare_hint=None):
-    """Build an mmdet dataset from config, after checking that its files exist."""
+    """Build a dataset (of the current scope's library) from config, after checking that its files exist."""
     check_data_root(dataset_cfg, prepare_hint)
     return build(dataset_cfg, DATASETS)
 
 
-class DetDataModule(L.LightningDataModule):
-    """Train / val / test loaders from the config's ``*_dataloader`` entries (mmdet layout).
+class DataModule(L.LightningDataModule):
+    """Train / val / test loaders from the config's ``*_dataloader`` entries (the OpenMMLab layout, any task).
 
     The files of ``splits`` are checked at construction, so a missing dataset stops a run early.
     """
@@ -87,6 +88,7 @@ class DetDataModule(L.LightningDataModule):
     def __init__(self, cfg, splits=("train", "val", "test")):
         super().__init__()
         self.cfg = cfg
+        use_scope(cfg)
         self.prepare_hint = cfg.get("data_prepare")
         self.seed = cfg.get("seed", 0)
         self._datasets = {}

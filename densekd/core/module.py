@@ -7,20 +7,19 @@ import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.evaluator import Evaluator
-from mmdet.registry import METRICS
 from torch import nn
 
 from .data import mix_seed
 from .optim import build_lr_scheduler, build_optimizer
 from .recorder import FeatureRecorder
-from .registry import build
+from .registry import METRICS, build, use_scope
 
 TEACHER_PREFIX = "teacher."
 STUDENT_PREFIX = "student."
 
 
 def load_state_dict_file(path, what="checkpoint", hint=""):
-    """Load a densekd/Lightning or native mmdet checkpoint's weights (``weights_only``)."""
+    """Load a densekd/Lightning or native OpenMMLab checkpoint's weights (``weights_only``)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} not found: {path}" + (f" — {hint}" if hint else ""))
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -98,7 +97,7 @@ def build_teacher(teacher_cfg):
 
 
 class DistillModule(L.LightningModule):
-    """Trains ``student`` (an mmengine/mmdet model) with its own losses plus the distiller's.
+    """Trains ``student`` (an OpenMMLab model: mmdet, mmseg, ...) with its own losses plus the distiller's.
 
     Without ``teacher`` and ``distiller`` it simply trains the student (used for teachers and
     baselines). The teacher is frozen, outside the optimizer, run under ``torch.no_grad()``, kept
@@ -139,6 +138,7 @@ class DistillModule(L.LightningModule):
         if distill and cfg.get("distiller") is None:
             raise KeyError("the config has a 'teacher' but no 'distiller': add one, e.g. "
                            "distiller = dict(type='FeatureMimicDistiller', ...)")
+        use_scope(cfg)  # the library (mmdet, mmseg, ...) that the config's type names belong to
         student = build(cfg.model)
         if init_weights and hasattr(student, "init_weights"):
             student.init_weights()

@@ -1,25 +1,40 @@
-"""Registration of densekd components into mmdet's registries (the plugin entry).
+"""Where densekd's components are registered (the plugin entry) and how configs are built.
 
-densekd registers every model component (distillers, adapters, losses, masks, heads) straight into
-``mmdet.registry.MODELS``, so a plain mmdet config with
-``custom_imports = dict(imports=['densekd'], allow_failed_imports=False)`` builds them, and densekd
-builds mmdet's own detectors through the very same registry.
+densekd registers its components (distillers, adapters, losses, masks, metrics) in mmengine's root
+registries. The registries of every OpenMMLab library (mmdet, mmseg, mmdet3d) are children of those
+roots and fall back to them, so ``custom_imports = dict(imports=['densekd'])`` in an mmdet or an
+mmseg config builds densekd's parts; and densekd builds the library's own models through the same
+roots, resolved in the library that the config's ``default_scope`` names (mmdet when it names none).
 """
 import difflib
 
-from mmdet.registry import DATASETS, MODELS
 from mmengine.config import ConfigDict
-from mmengine.registry import DefaultScope, init_default_scope
+from mmengine.registry import DATASETS, METRICS, MODELS, DefaultScope, init_default_scope
 
-__all__ = ["MODELS", "DATASETS", "build"]
+__all__ = ["MODELS", "DATASETS", "METRICS", "DEFAULT_SCOPE", "build", "use_scope"]
+
+DEFAULT_SCOPE = "mmdet"
+
+
+def use_scope(cfg_or_scope):
+    """Make a config's ``default_scope`` (or the scope name given) the library that resolves types."""
+    scope = cfg_or_scope if isinstance(cfg_or_scope, str) else \
+        (cfg_or_scope.get("default_scope") or DEFAULT_SCOPE)
+    current = DefaultScope.get_current_instance()
+    if current is None or current.scope_name != scope:
+        init_default_scope(scope)
+    return scope
 
 
 def _known_types(registry):
+    """Every type name ``registry`` can build: its own, its children's and its ancestors'."""
     names = set()
     for reg in (registry, *registry.children.values()):
         names.update(reg.module_dict)
-    if registry.parent is not None:
-        names.update(registry.parent.module_dict)
+    parent = registry.parent
+    while parent is not None:
+        names.update(parent.module_dict)
+        parent = parent.parent
     return sorted(names)
 
 
@@ -28,15 +43,16 @@ def build(cfg, registry=MODELS, **default_args):
     if not isinstance(cfg, dict) or "type" not in cfg:
         raise TypeError(f"a component config must be a dict with a 'type' key, got: {cfg!r}")
     if DefaultScope.get_current_instance() is None:
-        init_default_scope("mmdet")  # so nested parts (data preprocessor, transforms) resolve in mmdet
+        use_scope(DEFAULT_SCOPE)  # so nested parts (data preprocessor, transforms) resolve somewhere
     cfg = ConfigDict(cfg)
     type_name = cfg["type"]
-    if isinstance(type_name, str) and registry.get(type_name) is None:
-        close = difflib.get_close_matches(type_name, _known_types(registry), n=5, cutoff=0.5)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise KeyError(
-            f"unknown type '{type_name}' in the {registry.scope}::{registry.name} registry.{hint} "
-            "If it comes from densekd, check that the config has "
-            "custom_imports = dict(imports=['densekd'])."
-        )
+    with registry.switch_scope_and_registry(None) as scoped:  # the current library's registry
+        if isinstance(type_name, str) and scoped.get(type_name) is None:
+            close = difflib.get_close_matches(type_name, _known_types(scoped), n=5, cutoff=0.5)
+            hint = f" Did you mean: {', '.join(close)}?" if close else ""
+            raise KeyError(
+                f"unknown type '{type_name}' in the {scoped.scope}::{scoped.name} registry.{hint} "
+                "If it comes from densekd, check that the config has "
+                "custom_imports = dict(imports=['densekd'])."
+            )
     return registry.build(cfg, default_args=default_args or None)

@@ -78,7 +78,7 @@ def build_trainer(cfg, work_dir, devices=None, accelerator=None, for_test=False)
         val_check_interval=train_cfg.get("val_interval", train_cfg.max_iters),
         check_val_every_n_epoch=None,
         num_sanity_val_steps=0,
-        use_distributed_sampler=False,  # DetDataModule shards its own loaders
+        use_distributed_sampler=False,  # DataModule shards its own loaders
         log_every_n_steps=train_cfg.get("log_interval", 10),
         logger=loggers,
         callbacks=callbacks,

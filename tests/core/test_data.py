@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from densekd.core.data import DetDataModule, InfiniteSampler
+from densekd.core.data import DataModule, InfiniteSampler
 from densekd.core.config import load_config
 
 
@@ -29,5 +29,5 @@ def test_missing_dataset_root_names_the_tool_that_makes_it():
     cfg = load_config("configs/demo/faster_rcnn_student_shapes.py",
                       {"train_dataloader.dataset.data_root": "/nonexistent/shapes/"})
     with pytest.raises(FileNotFoundError, match="/nonexistent/shapes/") as err:
-        DetDataModule(cfg)
+        DataModule(cfg)
     assert "python tools/make_demo_data.py --out data/shapes" in str(err.value)

@@ -94,11 +94,11 @@ def test_oadp_demo_trains_and_reports_ov_ap50(oadp_run, ov_shapes):
 def test_a_training_step_yields_every_pyramid_loss(ov_shapes):
     from densekd import DistillModule
     from densekd.core.config import load_config
-    from densekd.core.data import DetDataModule
+    from densekd.core.data import DataModule
 
     cfg = load_config(OADP_DEMO, ov_shapes["options"])
     module = DistillModule.from_config(cfg, init_weights=True)
-    datamodule = DetDataModule(cfg, splits=("train",))
+    datamodule = DataModule(cfg, splits=("train",))
     datamodule.setup("fit")
     batch = next(iter(datamodule.train_dataloader()))
     data = module.student.data_preprocessor(batch, training=True)
@@ -118,10 +118,10 @@ def test_a_training_step_yields_every_pyramid_loss(ov_shapes):
 
 def test_online_teacher_attaches_what_the_cache_holds(ov_shapes, tiny_clip_cfg):
     from densekd.core.config import load_config
-    from densekd.core.data import DetDataModule
+    from densekd.core.data import DataModule
 
     cfg = load_config(OADP_DEMO, ov_shapes["options"])
-    datamodule = DetDataModule(cfg, splits=("train",))
+    datamodule = DataModule(cfg, splits=("train",))
     datamodule.setup("fit")
     batch = next(iter(datamodule.train_dataloader()))
     cached = CLIPTargetTeacher(cache=ov_shapes["cache"])

@@ -69,7 +69,7 @@ def test_demo_config_names_the_splits_of_densekd():
 
 def test_coco_config_builds_a_base_class_rpn_and_says_how_to_prepare_the_data(tmp_path):
     from densekd.core.config import load_config
-    from densekd.core.data import DetDataModule
+    from densekd.core.data import DataModule
     from densekd.core.registry import build
 
     cfg = load_config(COCO_RPN_CFG)
@@ -79,7 +79,7 @@ def test_coco_config_builds_a_base_class_rpn_and_says_how_to_prepare_the_data(tm
     assert type(build(cfg.model)).__name__ == "RPN"
     cfg.merge_from_dict({"train_dataloader.dataset.data_root": str(tmp_path / "coco")})
     with pytest.raises(FileNotFoundError, match="tools/prepare_ov_coco.py --dataset coco"):
-        DetDataModule(cfg, splits=("train",))
+        DataModule(cfg, splits=("train",))
 
 
 def test_rpn_checkpoint_and_recall_per_split(trained_rpn, ov_root, tmp_path):
