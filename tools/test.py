@@ -11,7 +11,7 @@ from densekd import DistillModule
 from densekd.core.config import DictAction, default_work_dir, load_config
 from densekd.core.data import DataModule
 from densekd.core.module import load_student_weights
-from densekd.core.report import metrics_table
+from densekd.core.report import json_safe, metrics_table, per_class_table
 from densekd.core.trainer import build_trainer
 
 
@@ -34,8 +34,9 @@ def main(argv=None):
     trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = {k: v for k, v in module.eval_metrics.items() if isinstance(v, (int, float))}
     with open(os.path.join(work_dir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
-    print(f"{args.config} @ {args.checkpoint}\n{metrics_table(metrics)}")
+        json.dump(json_safe(metrics), f, indent=2)  # NaN (a class absent everywhere) -> null
+    classes = per_class_table(metrics)  # '' unless the metric reports per-class values
+    print(f"{args.config} @ {args.checkpoint}\n{metrics_table(metrics)}" + (f"\n\n{classes}" if classes else ""))
     return metrics
 
 

@@ -70,6 +70,22 @@ def load_pretrained_student(student, checkpoint):
             f"not in the student: {_group_names(sorted(set(state) - set(own)))}")
 
 
+def inherit_teacher_weights(student, teacher, prefixes):
+    """Start the student's ``prefixes`` (e.g. ``['neck', 'bbox_head']``) from the teacher's weights
+    where names and shapes match ("inheritance", as ACAM-KD and FGD do for detectors). Returns a report."""
+    own = student.state_dict()
+    wanted = {k: v for k, v in teacher.state_dict().items() if k.split(".")[0] in prefixes and k in own}
+    matched = {k: v for k, v in wanted.items() if own[k].shape == v.shape}
+    if not matched:
+        raise ValueError(f"inherit_from_teacher={list(prefixes)}: no teacher weight under these prefixes "
+                         "matches the student by name and shape — the widths differ (inheritance needs "
+                         "equal neck/head widths), or the prefixes are not top-level module names "
+                         f"(the student's are: {sorted({k.split('.')[0] for k in own})})")
+    student.load_state_dict(matched, strict=False)
+    return (f"inherit_from_teacher: {len(matched)} of the student's entries under {list(prefixes)} start from "
+            f"the teacher's; kept as initialised for their shape: {_group_names(sorted(set(wanted) - set(matched)))}")
+
+
 def build_teacher(teacher_cfg):
     """Build the teacher from ``dict(config=PATH or model=DICT, checkpoint=PATH)``, frozen, eval."""
     if "model" in teacher_cfg:
@@ -106,7 +122,7 @@ class DistillModule(L.LightningModule):
 
     def __init__(self, student: nn.Module, teacher: nn.Module = None, distiller: nn.Module = None,
                  optim_wrapper=None, lr_schedule=None, max_iters=1, evaluators=None, seed=0,
-                 teacher_forward="extract_feat", dummy_input_size=(64, 64)):
+                 teacher_forward="extract_feat", student_forward="extract_feat", dummy_input_size=(64, 64)):
         super().__init__()
         if (teacher is None) != (distiller is None):
             raise ValueError("give both a teacher and a distiller, or neither (plain training)")
@@ -114,6 +130,7 @@ class DistillModule(L.LightningModule):
         self.distiller = distiller
         self.teacher = teacher
         self.teacher_forward = teacher_forward
+        self.student_forward = student_forward  # reaches every recorded student feature (build-time check)
         if teacher is not None:
             teacher.requires_grad_(False)
             self.student_recorder = FeatureRecorder(student, distiller.student_features)
@@ -144,9 +161,12 @@ class DistillModule(L.LightningModule):
             student.init_weights()
         if init_weights and cfg.get("load_from"):
             print(load_pretrained_student(student, cfg.load_from), flush=True)
+        teacher = build_teacher(cfg.teacher) if distill else None
+        if init_weights and teacher is not None and cfg.get("inherit_from_teacher"):
+            print(inherit_teacher_weights(student, teacher, cfg.inherit_from_teacher), flush=True)
         return cls(
             student=student,
-            teacher=build_teacher(cfg.teacher) if distill else None,
+            teacher=teacher,
             distiller=build(cfg.distiller) if distill else None,
             optim_wrapper=cfg.get("optim_wrapper"),
             lr_schedule=cfg.get("lr_schedule"),
@@ -154,6 +174,7 @@ class DistillModule(L.LightningModule):
             evaluators=dict(val=cfg.get("val_evaluator"), test=cfg.get("test_evaluator")),
             seed=cfg.get("seed", 0),
             teacher_forward=cfg.get("teacher_forward", "extract_feat"),
+            student_forward=cfg.get("student_forward", "extract_feat"),
         )
 
     # --- the teacher stays frozen -------------------------------------------------------------
@@ -189,7 +210,7 @@ class DistillModule(L.LightningModule):
         was_training = self.student.training
         self.student.eval()
         with self.student_recorder, self.teacher_recorder:
-            self.student.extract_feat(images)
+            getattr(self.student, self.student_forward)(images)
             self._run_teacher(images)
         self.student.train(was_training)
         self.distiller.materialize(self.student_recorder.records, self.teacher_recorder.records)
