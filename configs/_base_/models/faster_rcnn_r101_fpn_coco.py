@@ -1,0 +1,5 @@
+# Faster R-CNN R101-FPN, mmdet's own model config, from a LOCAL ImageNet checkpoint: put torchvision's
+# resnet101 weights (torchvision://resnet101) at the path below.
+_base_ = ['mmdet::_base_/models/faster-rcnn_r50_fpn.py']
+default_scope = 'mmdet'
+model = dict(backbone=dict(depth=101, init_cfg=dict(type='Pretrained', checkpoint='checkpoints/resnet101-63fe2227.pth')))
