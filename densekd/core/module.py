@@ -86,6 +86,33 @@ def inherit_teacher_weights(student, teacher, prefixes):
             f"the teacher's; kept as initialised for their shape: {_group_names(sorted(set(wanted) - set(matched)))}")
 
 
+def check_local_weights(model_cfg):
+    """Fail before building when a config's ``pretrained`` / ``init_cfg`` names a local weights file
+    that is not there (densekd loads ImageNet backbones from local files, never from the network)."""
+    paths = []
+
+    def visit(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("pretrained"), str):
+                paths.append(node["pretrained"])
+            init = node.get("init_cfg")
+            if isinstance(init, dict) and init.get("type") == "Pretrained" and isinstance(init.get("checkpoint"), str):
+                paths.append(init["checkpoint"])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                visit(value)
+
+    visit(model_cfg)
+    for path in paths:
+        if "://" not in path and not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"pretrained weights not found: {path} — download them (the config's comment names them) "
+                "and put them there, or train from scratch with --cfg-options model.pretrained=None "
+                "(mmseg) / model.backbone.init_cfg=None (mmdet)")
+
+
 def build_teacher(teacher_cfg):
     """Build the teacher from ``dict(config=PATH or model=DICT, checkpoint=PATH)``, frozen, eval."""
     if "model" in teacher_cfg:
@@ -156,6 +183,8 @@ class DistillModule(L.LightningModule):
             raise KeyError("the config has a 'teacher' but no 'distiller': add one, e.g. "
                            "distiller = dict(type='FeatureMimicDistiller', ...)")
         use_scope(cfg)  # the library (mmdet, mmseg, ...) that the config's type names belong to
+        if init_weights:
+            check_local_weights(cfg.model)
         student = build(cfg.model)
         if init_weights and hasattr(student, "init_weights"):
             student.init_weights()

@@ -804,8 +804,8 @@ class _Street:
         self.s = s
         self.road_edge = road_edge
         self.grass = rng.uniform(0.8, 2.0) if rng.random() < 0.25 else 0.0
-        self.sidewalk = rng.uniform(1.8, 4.5)
-        self.yard = rng.uniform(1.5, 5.0) if rng.random() < 0.25 else 0.0
+        self.sidewalk = rng.uniform(2.2, 5.0)
+        self.yard = rng.uniform(1.5, 5.0) if rng.random() < 0.35 else 0.0
         self.walk_in = road_edge + self.grass  # inner edge of the sidewalk (|x|)
         self.walk_out = self.walk_in + self.sidewalk
         self.facade = self.walk_out + self.yard
@@ -890,7 +890,7 @@ def _render_scene(rng, height, width):
         while x < 90.0:
             w = rng.uniform(6.0, 20.0)
             if rng.random() < 0.75:
-                _draw_backdrop_building(cv, rng, x, x + w, z_end, rng.uniform(5.0, 26.0))
+                _draw_backdrop_building(cv, rng, x, x + w, z_end, rng.uniform(4.0, 20.0))
             else:
                 _draw_tree(cv, rng, x + w / 2, z_end - 1.0, rng.uniform(2.0, 4.0), rng.uniform(2.0, 4.5))
             x += w
@@ -900,9 +900,9 @@ def _render_scene(rng, height, width):
         s = st.s
         for kind, z0, z1 in _plan_blocks(rng, rng.uniform(-5.0, 6.0), z_end):
             if kind == "building":
-                buildings.append((z0, _draw_facade, (s, st.x(st.facade), z0, z1, rng.uniform(7.0, 24.0),
+                buildings.append((z0, _draw_facade, (s, st.x(st.facade), z0, z1, rng.uniform(6.0, 20.0),
                                                      _tone(rng, "building", 12))))
-                if st.yard and rng.random() < 0.6:  # hedge or fence in front of the yard
+                if (st.yard and rng.random() < 0.8) or rng.random() < 0.12:  # hedge, fence or wall
                     thing = [_draw_hedge, _draw_fence, _draw_wall][int(rng.integers(3))]
                     layer2.append((z0, thing, (s, st.x(st.walk_out + 0.1), max(z0, z_near), z1, rng.uniform(0.8, 1.6))))
                 continue
@@ -922,7 +922,7 @@ def _render_scene(rng, height, width):
                 tz = rng.uniform(z0, z1)
                 things.append((tz, _draw_tree, (st.x(st.walk_out + rng.uniform(2.0, 15.0)), tz,
                                                 rng.uniform(1.5, 3.5), rng.uniform(1.5, 3.5))))
-            if rng.random() < 0.6:
+            if rng.random() < 0.8:
                 thing = [_draw_fence, _draw_wall, _draw_hedge][int(rng.integers(3))]
                 layer2.append((z0, thing, (s, st.x(st.walk_out + 0.1), max(z0, z_near), z1, rng.uniform(0.8, 2.0))))
 
@@ -955,10 +955,10 @@ def _render_scene(rng, height, width):
         for _ in range(int(rng.poisson(1.2))):
             pz = rng.uniform(3.0, 50.0)
             things.append((pz, _draw_static, (st.x(st.walk_in + rng.uniform(0.2, st.sidewalk)), pz)))
-        if rng.random() < 0.6:  # parked cars along the curb
+        if rng.random() < 0.45:  # parked cars along the curb
             z = rng.uniform(2.0, 12.0)
             while z < 70.0:
-                if rng.random() < 0.75:
+                if rng.random() < 0.65:
                     things.append((z, _draw_car, (st.x(st.road_edge - 1.05), z, s > 0)))
                 z += rng.uniform(5.2, 9.0)
 
@@ -969,7 +969,7 @@ def _render_scene(rng, height, width):
     def free(lane, z, length):
         return all(abs(z - other) > length + 1.5 for other in occupied[lane])
 
-    for _ in range(int(rng.poisson(3.0))):
+    for _ in range(int(rng.poisson(2.5))):
         lane = lanes[int(rng.integers(len(lanes)))]
         z = rng.uniform(6.0, 90.0)
         if free(lane, z, 6.0):
