@@ -19,7 +19,7 @@ import shutil
 import torch
 from mmengine.config import Config
 
-from densekd.core.config import config_classes, load_config
+from densekd.core.config import dataset_meta, load_config
 from densekd.core.module import load_student_weights
 from densekd.core.registry import build, use_scope
 
@@ -61,8 +61,7 @@ def export_student(config, checkpoint, out_dir):
     state_dict = student.state_dict()
     drop_distillation_branches(student, cfg.model, state_dict)
     bundle_text_embeddings(cfg.model, out_dir)
-    classes = config_classes(cfg)
-    meta = dict(dataset_meta=dict(classes=classes) if classes else {},
+    meta = dict(dataset_meta=dataset_meta(cfg),
                 exported_by="densekd", source_config=config, source_checkpoint=checkpoint)
     weights_path = os.path.join(out_dir, "student.pth")
     torch.save(dict(state_dict=state_dict, meta=meta), weights_path)

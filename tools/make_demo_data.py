@@ -1,6 +1,7 @@
-"""Generate the synthetic shapes detection dataset (COCO format) used by the embedded demos.
+"""Generate a synthetic demo dataset: shapes (COCO detection) or street scenes (Cityscapes layout).
 
     python tools/make_demo_data.py --out data/shapes --num-train 400 --num-val 100 --size 160
+    python tools/make_demo_data.py --dataset cityscapes   # data/cityscapes_synthetic, 200 / 50, 128x256
 """
 import argparse
 import sys
@@ -11,30 +12,46 @@ try:
 except ImportError:  # running from a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from densekd.data import make_shapes_coco
+from densekd.data import make_shapes_coco, make_street_scenes
+
+# dataset -> defaults of the options left unset
+DEFAULTS = {
+    "shapes": dict(out="data/shapes", num_train=400, num_val=100, size=160, min_objects=2, max_objects=6),
+    "cityscapes": dict(out="data/cityscapes_synthetic", num_train=200, num_val=50, height=128, width=256),
+}
+ONLY = {"size": "shapes", "min_objects": "shapes", "max_objects": "shapes",
+        "height": "cityscapes", "width": "cityscapes"}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="data/shapes", help="dataset root (default: data/shapes)")
-    parser.add_argument("--num-train", type=int, default=400, help="training images (default: 400)")
-    parser.add_argument("--num-val", type=int, default=100, help="validation images (default: 100)")
-    parser.add_argument("--size", type=int, default=160, help="image side in pixels (default: 160)")
+    parser.add_argument("--dataset", choices=sorted(DEFAULTS), default="shapes",
+                        help="shapes: COCO-format detection set; cityscapes: street scenes in the "
+                             "Cityscapes layout (default: shapes)")
+    parser.add_argument("--out", help="dataset root (default: data/shapes or data/cityscapes_synthetic)")
+    parser.add_argument("--num-train", type=int, help="training images (default: 400 shapes, 200 cityscapes)")
+    parser.add_argument("--num-val", type=int, help="validation images (default: 100 shapes, 50 cityscapes)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--min-objects", type=int, default=2, help="objects per image, lower bound")
-    parser.add_argument("--max-objects", type=int, default=6, help="objects per image, upper bound")
-    return parser.parse_args(argv)
+    parser.add_argument("--size", type=int, help="shapes: image side in pixels (default: 160)")
+    parser.add_argument("--min-objects", type=int, help="shapes: objects per image, lower bound (default: 2)")
+    parser.add_argument("--max-objects", type=int, help="shapes: objects per image, upper bound (default: 6)")
+    parser.add_argument("--height", type=int, help="cityscapes: image height in pixels (default: 128)")
+    parser.add_argument("--width", type=int, help="cityscapes: image width in pixels (default: 256)")
+    args = parser.parse_args(argv)
+    for name, dataset in ONLY.items():
+        if getattr(args, name) is not None and args.dataset != dataset:
+            parser.error(f"--{name.replace('_', '-')} applies to --dataset {dataset} only")
+    for name, value in DEFAULTS[args.dataset].items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    try:
-        summary = make_shapes_coco(
-            args.out, num_train=args.num_train, num_val=args.num_val, image_size=args.size,
-            seed=args.seed, min_objects=args.min_objects, max_objects=args.max_objects,
-        )
-    except ValueError as err:
-        sys.exit(f"make_demo_data: {err}")
+def make_shapes(args):
+    summary = make_shapes_coco(
+        args.out, num_train=args.num_train, num_val=args.num_val, image_size=args.size,
+        seed=args.seed, min_objects=args.min_objects, max_objects=args.max_objects,
+    )
     state = "generated" if summary["generated"] else "already up to date, nothing rewritten"
     print(f"shapes dataset at {summary['root']} ({state})")
     for split in ("train", "val"):
@@ -42,6 +59,32 @@ def main(argv=None):
         print(f"  {split}: {s['images']} images, {s['objects']} objects "
               f"({s['objects'] / s['images']:.2f} per image)")
     print(f"  classes ({len(summary['classes'])}): {', '.join(summary['classes'])}")
+    return summary
+
+
+def make_cityscapes(args):
+    summary = make_street_scenes(args.out, num_train=args.num_train, num_val=args.num_val,
+                                 size=(args.height, args.width), seed=args.seed)
+    state = "generated" if summary["generated"] else "already up to date, nothing rewritten"
+    print(f"street scenes (Cityscapes layout, {summary['height']}x{summary['width']}) at "
+          f"{summary['root']} ({state})")
+    for split in ("train", "val"):
+        s = summary[split]
+        cities = ", ".join(f"{city} {n}" for city, n in s["cities"].items())
+        print(f"  {split}: {s['images']} images ({cities})")
+    freq = sorted(summary["class_frequencies"].items(), key=lambda item: -item[1])
+    print("  pixel frequencies, train + val (ignore = void, trainId 255):")
+    for start in range(0, len(freq), 5):
+        print("    " + "  ".join(f"{name} {100 * f:.2f}%" for name, f in freq[start:start + 5]))
+    return summary
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        return make_shapes(args) if args.dataset == "shapes" else make_cityscapes(args)
+    except ValueError as err:
+        sys.exit(f"make_demo_data: {err}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ import os
 
 from mmengine.config import Config, DictAction
 
-__all__ = ["load_config", "DictAction", "default_work_dir", "config_classes"]
+__all__ = ["load_config", "DictAction", "default_work_dir", "config_classes", "dataset_meta"]
 
 
 def load_config(path, cfg_options=None, required=("model", "train_cfg")):
@@ -33,7 +33,23 @@ def default_work_dir(config_path):
     return os.path.join("work_dirs", os.path.splitext(os.path.basename(config_path))[0])
 
 
+def dataset_meta(cfg):
+    """``{'classes': [...], 'palette': [...]}`` of a config's test data: its ``classes``, the test
+    dataset's ``metainfo``, else the dataset class's own ``METAINFO`` (e.g. mmseg's Cityscapes)."""
+    from .registry import DATASETS, use_scope
+
+    dataset = cfg.test_dataloader.dataset
+    meta = dict(dataset.get("metainfo") or {})
+    if cfg.get("classes"):
+        meta.setdefault("classes", cfg.classes)
+    if "classes" not in meta:
+        use_scope(cfg)
+        with DATASETS.switch_scope_and_registry(None) as registry:
+            dataset_class = registry.get(dataset.type)
+        meta = {**getattr(dataset_class, "METAINFO", {}), **meta}
+    return {key: list(meta[key]) for key in ("classes", "palette") if meta.get(key)}
+
+
 def config_classes(cfg):
-    """The class names a config trains on: its ``classes``, else the test dataset's metainfo."""
-    classes = cfg.get("classes") or cfg.test_dataloader.dataset.get("metainfo", {}).get("classes")
-    return list(classes) if classes else None
+    """The class names a config trains on (see :func:`dataset_meta`), or None."""
+    return dataset_meta(cfg).get("classes")

@@ -76,7 +76,7 @@ def inherit_teacher_weights(student, teacher, prefixes):
     own = student.state_dict()
     wanted = {k: v for k, v in teacher.state_dict().items() if k.split(".")[0] in prefixes and k in own}
     matched = {k: v for k, v in wanted.items() if own[k].shape == v.shape}
-    if not matched:
+    if not any(v.dim() > 0 for v in matched.values()):  # BN step counters alone are no inheritance
         raise ValueError(f"inherit_from_teacher={list(prefixes)}: no teacher weight under these prefixes "
                          "matches the student by name and shape — the widths differ (inheritance needs "
                          "equal neck/head widths), or the prefixes are not top-level module names "

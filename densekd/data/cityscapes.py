@@ -35,7 +35,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 __all__ = [
     "CityscapesLabel", "CITYSCAPES_LABELS", "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE",
-    "STREET_SCENE_CITIES", "label_ids_to_train_ids", "colorize_train_ids", "convert_label_ids",
+    "STREET_SCENE_CITIES", "label_ids_to_train_ids", "colorize_train_ids", "find_label_id_files",
+    "convert_label_ids",
     "make_street_scenes",
 ]
 
@@ -126,10 +127,13 @@ def colorize_train_ids(train_ids):
     ids = np.asarray(train_ids)
     if not np.issubdtype(ids.dtype, np.integer):
         raise TypeError(f"train ids must be an integer array, got dtype {ids.dtype}")
-    return _PALETTE_LUT[np.clip(ids, 0, 255).astype(np.uint8)] * (ids <= 255)[..., None].astype(np.uint8)
+    out = np.zeros(ids.shape + (3,), dtype=np.uint8)
+    valid = (ids >= 0) & (ids < 256)
+    out[valid] = _PALETTE_LUT[ids[valid]]
+    return out
 
 
-def _find_label_id_files(gt_root):
+def find_label_id_files(gt_root):
     """Sorted paths of every ``*_gtFine_labelIds.png`` under ``gt_root`` (symlinks followed)."""
     found = []
     for dirpath, dirnames, filenames in os.walk(gt_root, followlinks=True):
@@ -156,7 +160,7 @@ def convert_label_ids(gt_root, overwrite=False):
     gt_root = Path(gt_root)
     if not gt_root.is_dir():
         raise FileNotFoundError(f"label directory not found: {gt_root}")
-    sources = _find_label_id_files(gt_root)
+    sources = find_label_id_files(gt_root)
     written = 0
     progress = tqdm(sources, desc="labelIds -> labelTrainIds", unit="file",
                     disable=len(sources) < _PROGRESS_MIN_FILES)
@@ -236,12 +240,13 @@ def _tone(rng, key, spread=10.0, scale=1.0):
     means = _COLOURS[key]
     mean = np.asarray(means[int(rng.integers(len(means)))], dtype=np.float64)
     colour = mean * rng.uniform(0.88, 1.12) * scale + rng.normal(0.0, spread, 3)
-    return np.clip(colour, 0, 255)
+    return np.minimum(np.maximum(colour, 0.0), 255.0)
 
 
 def _vary(rng, colour, spread=6.0, scale=1.0):
     """A part of an instance: ``colour`` scaled, with a little jitter."""
-    return np.clip(np.asarray(colour, dtype=np.float64) * scale + rng.normal(0.0, spread, 3), 0, 255)
+    colour = np.asarray(colour, dtype=np.float64) * scale + rng.normal(0.0, spread, 3)
+    return np.minimum(np.maximum(colour, 0.0), 255.0)
 
 
 class _Camera:
@@ -254,9 +259,11 @@ class _Camera:
     def project(self, points):
         """(N, 3) world points (x right, y up, z forward; metres) -> (N, 2) image points."""
         p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
-        z = np.maximum(p[:, 2], 0.05)
-        xy = np.stack([self.vx + self.f * p[:, 0] / z, self.vy + self.f * (self.h - p[:, 1]) / z], axis=1)
-        return np.clip(xy, -1e4, 1e4)
+        scale = self.f / np.maximum(p[:, 2], 0.05)
+        xy = np.empty((len(p), 2))
+        xy[:, 0] = self.vx + p[:, 0] * scale
+        xy[:, 1] = self.vy + (self.h - p[:, 1]) * scale
+        return np.minimum(np.maximum(xy, -1e4, out=xy), 1e4, out=xy)  # np.clip is slow on tiny arrays
 
     def pixels(self, metres, z):
         """Size in pixels of ``metres`` seen face-on at depth ``z``."""
@@ -412,7 +419,9 @@ def _draw_facade(cv, rng, s, x, z0, z1, height, colour):
     depth = max(z0, 0.5)
     if z0 > 1.0:  # the end wall facing the camera, darker
         cv.face(_box_face_z(x, x + s * 12.0, 0.0, height, z0), "building", _vary(rng, colour, 5, 0.72), depth)
-    if rng.random() < 0.35:  # pitched roof rising away from the street
+    # a pitched roof rising away from the street (5 m out, 3.5 m up), drawn only where the
+    # camera sees its upper side: 3.5 |x| > 5 (height - camera height)
+    if rng.random() < 0.35 and 3.5 * abs(x) > 5.0 * (height - cv.cam.h):
         roof = _tone(rng, "roof", 8)
         cv.face([(x, height, z0), (x, height, z1), (x + s * 5, height + 3.5, z1), (x + s * 5, height + 3.5, z0)],
                 "building", roof, depth)
@@ -422,7 +431,8 @@ def _draw_facade(cv, rng, s, x, z0, z1, height, colour):
     ground_floor = 0.0
     if rng.random() < 0.5:  # shop front: its own colour and large windows
         ground_floor = rng.uniform(3.0, 4.0)
-        cv.face(_box_face_x(x, 0.0, ground_floor, z0, z1), "building", _vary(rng, _tone(rng, "building"), 8, 0.85), depth)
+        shop = _vary(rng, _tone(rng, "building"), 8, 0.85)
+        cv.face(_box_face_x(x, 0.0, ground_floor, z0, z1), "building", shop, depth)
         starts = np.arange(z0 + 0.8, z1 - 2.5, rng.uniform(3.2, 4.5))
         shops = np.array([_box_face_x(x, 0.4, ground_floor - 0.5, a, a + 2.3) for a in starts]).reshape(-1, 4, 3)
         _draw_windows(cv, rng, shops, window, depth)
@@ -469,22 +479,20 @@ def _draw_tree(cv, rng, x, z, trunk_height, crown_radius):
                    _vary(rng, leaves, 8, rng.uniform(0.8, 1.15)))
 
 
-def _draw_bush(cv, rng, x, z, radius):
-    cv.ellipse(x, radius * 0.7, z, radius * 1.3, radius * 0.8, "vegetation", _tone(rng, "vegetation", 10))
-
-
 def _draw_hedge(cv, rng, s, x, z0, z1, height):
     """A hedge along the street: its street-side face and, below eye level, its top."""
     colour = _tone(rng, "vegetation", 10, 0.9)
-    cv.face([(x, height, z0), (x, height, z1), (x + s * 0.8, height, z1), (x + s * 0.8, height, z0)],
-            "vegetation", _vary(rng, colour, 5, 1.15))
+    if height < cv.cam.h:
+        cv.face([(x, height, z0), (x, height, z1), (x + s * 0.8, height, z1), (x + s * 0.8, height, z0)],
+                "vegetation", _vary(rng, colour, 5, 1.15))
     cv.face(_box_face_x(x, 0.0, height, z0, z1), "vegetation", colour)
 
 
 def _draw_wall(cv, rng, s, x, z0, z1, height):
     colour = _tone(rng, "wall", 10)
-    cv.face([(x, height, z0), (x, height, z1), (x + s * 0.3, height, z1), (x + s * 0.3, height, z0)],
-            "wall", _vary(rng, colour, 5, 1.12))
+    if height < cv.cam.h:  # its top, seen from above
+        cv.face([(x, height, z0), (x, height, z1), (x + s * 0.3, height, z1), (x + s * 0.3, height, z0)],
+                "wall", _vary(rng, colour, 5, 1.12))
     if z0 > 1.0:
         cv.face(_box_face_z(x, x + s * 0.3, 0.0, height, z0), "wall", _vary(rng, colour, 5, 0.8))
     cv.face(_box_face_x(x, 0.0, height, z0, z1), "wall", colour)
@@ -612,9 +620,9 @@ def _draw_car(cv, rng, xc, z, facing_away):
         for wz in (z + 0.75, z + length - 0.85):
             # a wheel on the side, foreshortened by the angle the side is seen at
             cv.ellipse(side, 0.32, wz, 0.32 * min(abs(side) / max(wz, 0.5), 1.0), 0.32, "car", tyre)
-    # trunk lid (seen from above, the camera is higher than the belt line)
-    cv.face([(x0, belt, z), (x1, belt, z), (x1 - 0.05, belt + 0.05, c0), (x0 + 0.05, belt + 0.05, c0)],
-            "car", _vary(rng, paint, 4, 1.08), z)
+    if belt + 0.05 < cv.cam.h:  # trunk lid, seen from above
+        cv.face([(x0, belt, z), (x1, belt, z), (x1 - 0.05, belt + 0.05, c0), (x0 + 0.05, belt + 0.05, c0)],
+                "car", _vary(rng, paint, 4, 1.08), z)
     # cabin end with its window
     cv.face([(x0 + 0.08, belt, c0 - 0.15), (x1 - 0.08, belt, c0 - 0.15), (x1 - 0.2, height, c0 + 0.3),
              (x0 + 0.2, height, c0 + 0.3)], "car", _vary(rng, paint, 4, 0.95), z)
@@ -692,8 +700,10 @@ def _person_parts(height, stride, swing):
     return parts
 
 
-def _draw_person(cv, rng, x, z, label="person", height=None):
-    height = height or (rng.uniform(1.1, 1.35) if rng.random() < 0.1 else rng.uniform(1.55, 1.92))
+def _draw_person(cv, rng, x, z):
+    """A pedestrian (1 in 10 a child) standing or walking, face-on at depth z."""
+    height = rng.uniform(1.1, 1.35) if rng.random() < 0.1 else rng.uniform(1.55, 1.92)
+    label = "person"
     parts = _person_parts(height, stride=rng.uniform(-0.12, 0.12) * height, swing=rng.uniform(0.0, 0.06) * height)
     trousers, clothes = _tone(rng, "trousers", 8), _tone(rng, "clothes", 10)
     for leg in parts["legs"]:
@@ -811,39 +821,15 @@ class _Street:
         self.facade = self.walk_out + self.yard
 
     def x(self, offset):
-        """World x of the point ``offset`` metres out from the road centre line on this side."""
+        """World x of the point ``offset`` metres out to this side from the camera (x = 0)."""
         return self.s * offset
 
 
-def _plan_blocks(rng, z_start, z_end):
-    """[(kind, z0, z1)] along one side: 'building' mostly, sometimes a side 'street' or a 'park'."""
-    blocks, z = [], z_start
-    while z < z_end:
-        length = rng.uniform(8.0, 28.0)
-        roll = rng.random()
-        kind = "building" if roll < 0.78 or z < 6 else ("street" if roll < 0.9 else "park")
-        if kind == "street":
-            length = rng.uniform(9.0, 16.0)
-        blocks.append((kind, z, min(z + length, z_end)))
-        z += length
-    return blocks
-
-
-def _render_scene(rng, height, width):
-    """One street scene: the RGB image (H, W, 3) uint8 and official label ids (H, W) uint8."""
-    cam = _Camera(f=width * rng.uniform(0.95, 1.2), h=rng.uniform(1.15, 1.4),
-                  vx=width * (0.5 + rng.uniform(-0.06, 0.06)), vy=height * rng.uniform(0.36, 0.48),
-                  width=width, height=height)
-    sky = _tone(rng, "sky", 6)
-    sky_glow = rng.uniform(10, 35) * np.array([1.0, 0.9, 0.6])
-    cv = _Canvas(cam, sky)
-    z_near = 0.6
-
-    # ground: far terrain, road with markings and patches, then each side's strips
-    backdrop = rng.random() < 0.75
-    z_end = rng.uniform(70.0, 220.0) if backdrop else 400.0
-    cv.polygon([(-1e4, cam.vy), (1e4, cam.vy), (1e4, 1e4), (-1e4, 1e4)], "terrain", _tone(rng, "terrain", 8), _GROUND)
-    road_left, road_right = rng.uniform(3.0, 8.0), rng.uniform(1.8, 4.0)
+def _paint_ground(cv, rng, sides, z_near, z_end):
+    """Far terrain, the road with patches and markings, and each side's grass, sidewalk and yard."""
+    road_left, road_right = sides[0].road_edge, sides[1].road_edge
+    cv.polygon([(-1e4, cv.cam.vy), (1e4, cv.cam.vy), (1e4, 1e4), (-1e4, 1e4)], "terrain",
+               _tone(rng, "terrain", 8), _GROUND)
     road = _tone(rng, "road", 5)
     cv.face(_ground_quad(-road_left, road_right, z_near, z_end), "road", road, _GROUND)
     for _ in range(int(rng.integers(0, 4))):  # repaired asphalt
@@ -853,22 +839,21 @@ def _render_scene(rng, height, width):
                 "road", _vary(rng, road, 5, rng.uniform(0.8, 1.2)), _GROUND)
     marking = _tone(rng, "marking", 6)
     dash, gap, phase = rng.uniform(2.5, 4.0), rng.uniform(5.0, 9.0), rng.uniform(0.0, 6.0)
-    lane = -1.75
+    lane = -1.75  # dashed lane lines, the camera driving in the right-most lane
     while lane > -road_left + 1.0:
         for z0 in np.arange(z_near + phase, min(z_end, 90.0), dash + gap):
             cv.face(_ground_quad(lane - 0.06, lane + 0.06, z0, z0 + dash), "road", _vary(rng, marking, 4), _GROUND)
         lane -= 3.5
     if rng.random() < 0.4:  # edge lines
         for edge in (-road_left + 0.25, road_right - 0.25):
-            cv.face(_ground_quad(edge - 0.06, edge + 0.06, z_near, z_end), "road", _vary(rng, marking, 4, 0.95), _GROUND)
+            cv.face(_ground_quad(edge - 0.06, edge + 0.06, z_near, z_end), "road", _vary(rng, marking, 4, 0.95),
+                    _GROUND)
     if rng.random() < 0.2:  # zebra crossing
         z0 = rng.uniform(8.0, 30.0)
         for a in np.arange(-road_left + 0.3, road_right - 0.5, 1.0):
             cv.face(_ground_quad(a, a + 0.5, z0, z0 + 3.0), "road", _vary(rng, marking, 4), _GROUND)
 
-    sides = [_Street(rng, -1, road_left), _Street(rng, 1, road_right)]
     for st in sides:
-        s = st.s
         if st.grass:
             cv.face(_ground_quad(st.x(st.road_edge), st.x(st.walk_in), z_near, z_end), "terrain",
                     _tone(rng, "terrain", 8), _GROUND)
@@ -882,40 +867,49 @@ def _render_scene(rng, height, width):
         if rng.random() < 0.35:  # cast shadow of this side's buildings
             reach = rng.uniform(3.0, 12.0)
             cv.shadow(_ground_quad(st.x(st.facade), st.x(st.facade - reach), z_near, z_end), rng.uniform(0.3, 0.45))
+    return road
 
-    # the far end of the street: buildings and trees across it
-    buildings, layer2, things = [], [], []
-    if backdrop:
-        x = -rng.uniform(60.0, 90.0)
-        while x < 90.0:
-            w = rng.uniform(6.0, 20.0)
-            if rng.random() < 0.75:
-                _draw_backdrop_building(cv, rng, x, x + w, z_end, rng.uniform(4.0, 20.0))
-            else:
-                _draw_tree(cv, rng, x + w / 2, z_end - 1.0, rng.uniform(2.0, 4.0), rng.uniform(2.0, 4.5))
-            x += w
 
-    # each side: blocks of buildings, side streets and parks
-    for st in sides:
-        s = st.s
-        for kind, z0, z1 in _plan_blocks(rng, rng.uniform(-5.0, 6.0), z_end):
-            if kind == "building":
-                buildings.append((z0, _draw_facade, (s, st.x(st.facade), z0, z1, rng.uniform(6.0, 20.0),
-                                                     _tone(rng, "building", 12))))
-                if (st.yard and rng.random() < 0.8) or rng.random() < 0.12:  # hedge, fence or wall
-                    thing = [_draw_hedge, _draw_fence, _draw_wall][int(rng.integers(3))]
-                    layer2.append((z0, thing, (s, st.x(st.walk_out + 0.1), max(z0, z_near), z1, rng.uniform(0.8, 1.6))))
-                continue
-            if kind == "street":
-                cv.face(_ground_quad(st.x(st.road_edge), st.x(st.facade + 40.0), z0 + 0.8, z1 - 0.8), "road",
-                        _vary(rng, road, 4), _GROUND)
-                far = st.facade + rng.uniform(12.0, 30.0)
-                buildings.append((z0, _draw_facade, (s, st.x(far), z0 - 10.0, z1 + 10.0, rng.uniform(8.0, 22.0),
-                                                     _tone(rng, "building", 12))))
-                if rng.random() < 0.7 and z0 < 70:
-                    things.append((z0 - 0.5, _draw_traffic_light_post, (s, st.x(st.walk_in + 0.4), z0 - 0.5)))
-                continue
-            # park: grass behind the sidewalk, trees and bushes, a wall or fence along the sidewalk
+def _paint_backdrop(cv, rng, z_end):
+    """Buildings and trees across the far end of the street."""
+    x = -rng.uniform(60.0, 90.0)
+    while x < 90.0:
+        w = rng.uniform(6.0, 20.0)
+        if rng.random() < 0.75:
+            _draw_backdrop_building(cv, rng, x, x + w, z_end, rng.uniform(4.0, 20.0))
+        else:
+            _draw_tree(cv, rng, x + w / 2, z_end - 1.0, rng.uniform(2.0, 4.0), rng.uniform(2.0, 4.5))
+        x += w
+
+
+def _plan_blocks(cv, rng, st, road, z_near, z_end, buildings, layer2, things):
+    """One side's blocks: buildings (with hedges, fences or walls), side streets and parks.
+
+    Side streets and parks paint their ground at once; the rest is queued as ``(depth, draw,
+    args)`` into ``buildings`` (facades), ``layer2`` (what stands along the facade line) and
+    ``things``.
+    """
+    s, z = st.s, rng.uniform(-5.0, 6.0)
+    while z < z_end:
+        roll = rng.random()
+        kind = "building" if roll < 0.74 or z < 6 else ("street" if roll < 0.88 else "park")
+        z0, z1 = z, min(z + (rng.uniform(9.0, 16.0) if kind == "street" else rng.uniform(8.0, 28.0)), z_end)
+        z = z1
+        if kind == "building":
+            buildings.append((z0, _draw_facade, (s, st.x(st.facade), z0, z1, rng.uniform(6.0, 18.0),
+                                                 _tone(rng, "building", 12))))
+            if (st.yard and rng.random() < 0.8) or rng.random() < 0.12:  # hedge, fence or wall
+                thing = (_draw_hedge, _draw_fence, _draw_wall)[int(rng.integers(3))]
+                layer2.append((z0, thing, (s, st.x(st.walk_out + 0.1), max(z0, z_near), z1, rng.uniform(0.8, 1.6))))
+        elif kind == "street":  # a side street, with the far row of its buildings and a traffic light
+            cv.face(_ground_quad(st.x(st.road_edge), st.x(st.facade + 40.0), z0 + 0.8, z1 - 0.8), "road",
+                    _vary(rng, road, 4), _GROUND)
+            far = st.facade + rng.uniform(12.0, 30.0)
+            buildings.append((z0, _draw_facade, (s, st.x(far), z0 - 10.0, z1 + 10.0, rng.uniform(8.0, 22.0),
+                                                 _tone(rng, "building", 12))))
+            if rng.random() < 0.7 and z0 < 70:
+                things.append((z0 - 0.5, _draw_traffic_light_post, (s, st.x(st.walk_in + 0.4), z0 - 0.5)))
+        else:  # a park: grass and trees behind the sidewalk, a fence, wall or hedge along it
             cv.face(_ground_quad(st.x(st.walk_out), st.x(st.facade + 40.0), max(z0, z_near), z1), "terrain",
                     _tone(rng, "terrain", 8), _GROUND)
             for _ in range(int(rng.integers(2, 6))):
@@ -923,94 +917,127 @@ def _render_scene(rng, height, width):
                 things.append((tz, _draw_tree, (st.x(st.walk_out + rng.uniform(2.0, 15.0)), tz,
                                                 rng.uniform(1.5, 3.5), rng.uniform(1.5, 3.5))))
             if rng.random() < 0.8:
-                thing = [_draw_fence, _draw_wall, _draw_hedge][int(rng.integers(3))]
+                thing = (_draw_fence, _draw_wall, _draw_hedge)[int(rng.integers(3))]
                 layer2.append((z0, thing, (s, st.x(st.walk_out + 0.1), max(z0, z_near), z1, rng.uniform(0.8, 2.0))))
 
-        # along the curb and on the sidewalk
-        if rng.random() < 0.55:  # a row of trees
-            spacing = rng.uniform(7.0, 14.0)
-            for tz in np.arange(rng.uniform(1.0, spacing), min(z_end, 120.0), spacing):
-                things.append((tz, _draw_tree, (st.x(st.walk_in + 0.7 if not st.grass else st.road_edge + st.grass / 2),
-                                                tz, rng.uniform(2.0, 3.5), rng.uniform(1.4, 3.2))))
-        if rng.random() < 0.85:  # street lamps
-            spacing = rng.uniform(18.0, 35.0)
-            for pz in np.arange(rng.uniform(2.0, spacing), min(z_end, 150.0), spacing):
-                things.append((pz, _draw_street_lamp, (s, st.x(st.walk_in + 0.35), pz)))
-        for _ in range(int(rng.poisson(1.3))):
-            pz = rng.uniform(3.0, 70.0)
-            things.append((pz, _draw_sign_post, (st.x(st.walk_in + rng.uniform(0.3, 0.6)), pz)))
-        if rng.random() < 0.15:
-            pz = rng.uniform(6.0, 50.0)
-            things.append((pz, _draw_traffic_light_post, (s, st.x(st.walk_in + 0.4), pz)))
-        for _ in range(int(rng.poisson(1.6))):
-            pz = rng.uniform(2.5, 55.0)
-            px = st.x(st.walk_in + rng.uniform(0.3, st.sidewalk - 0.3))
-            for k in range(1 if rng.random() < 0.7 else int(rng.integers(2, 4))):  # sometimes a group
-                things.append((pz + 0.4 * k, _draw_person, (px + st.s * 0.6 * k, pz + 0.4 * k)))
-        for _ in range(int(rng.poisson(0.5))):
-            pz = rng.uniform(4.0, 45.0)
-            for k in range(int(rng.integers(1, 4))):
-                things.append((pz + 0.3 * k, _draw_two_wheeler,
-                               ("bicycle", st.x(st.walk_out - 0.6), pz + 0.7 * k, True, False, 1.0)))
-        for _ in range(int(rng.poisson(1.2))):
-            pz = rng.uniform(3.0, 50.0)
-            things.append((pz, _draw_static, (st.x(st.walk_in + rng.uniform(0.2, st.sidewalk)), pz)))
-        if rng.random() < 0.45:  # parked cars along the curb
-            z = rng.uniform(2.0, 12.0)
-            while z < 70.0:
-                if rng.random() < 0.65:
-                    things.append((z, _draw_car, (st.x(st.road_edge - 1.05), z, s > 0)))
-                z += rng.uniform(5.2, 9.0)
 
-    # traffic on the road
+def _plan_sidewalk(rng, st, z_end, things):
+    """Queue what stands along one curb and on its sidewalk: trees, lamps, signs, traffic lights,
+    pedestrians, parked bicycles, street furniture and parked cars."""
+    s = st.s
+    if rng.random() < 0.45:  # a row of trees, in the grass strip if there is one
+        spacing = rng.uniform(7.0, 14.0)
+        x = st.x(st.road_edge + st.grass / 2 if st.grass else st.walk_in + 0.7)
+        for tz in np.arange(rng.uniform(1.0, spacing), min(z_end, 120.0), spacing):
+            things.append((tz, _draw_tree, (x, tz, rng.uniform(2.0, 3.5), rng.uniform(1.4, 3.2))))
+    if rng.random() < 0.85:  # street lamps
+        spacing = rng.uniform(18.0, 35.0)
+        for pz in np.arange(rng.uniform(2.0, spacing), min(z_end, 150.0), spacing):
+            things.append((pz, _draw_street_lamp, (s, st.x(st.walk_in + 0.35), pz)))
+    for _ in range(int(rng.poisson(1.3))):
+        pz = rng.uniform(3.0, 70.0)
+        things.append((pz, _draw_sign_post, (st.x(st.walk_in + rng.uniform(0.3, 0.6)), pz)))
+    if rng.random() < 0.15:
+        pz = rng.uniform(6.0, 50.0)
+        things.append((pz, _draw_traffic_light_post, (s, st.x(st.walk_in + 0.4), pz)))
+    for _ in range(int(rng.poisson(1.6))):
+        pz = rng.uniform(2.5, 55.0)
+        px = st.x(st.walk_in + rng.uniform(0.3, st.sidewalk - 0.3))
+        for k in range(1 if rng.random() < 0.7 else int(rng.integers(2, 4))):  # sometimes a group
+            things.append((pz + 0.4 * k, _draw_person, (px + s * 0.6 * k, pz + 0.4 * k)))
+    for _ in range(int(rng.poisson(0.5))):  # parked bicycles, side-on
+        pz = rng.uniform(4.0, 45.0)
+        for k in range(int(rng.integers(1, 4))):
+            things.append((pz + 0.7 * k, _draw_two_wheeler,
+                           ("bicycle", st.x(st.walk_out - 0.6), pz + 0.7 * k, True, False, 1.0)))
+    for _ in range(int(rng.poisson(1.2))):
+        pz = rng.uniform(3.0, 50.0)
+        things.append((pz, _draw_static, (st.x(st.walk_in + rng.uniform(0.2, st.sidewalk)), pz)))
+    if rng.random() < 0.45:  # parked cars along the curb (on the left facing the camera)
+        z = rng.uniform(2.0, 12.0)
+        while z < 70.0:
+            if rng.random() < 0.65:
+                things.append((z, _draw_car, (st.x(st.road_edge - 1.05), z, s > 0)))
+            z += rng.uniform(5.2, 9.0)
+
+
+def _plan_traffic(rng, road_left, road_right, things):
+    """Queue the traffic: cars in the lanes (the camera's going away, the others coming), an
+    occasional truck, bus or tram, cyclists and motorcyclists, pedestrians crossing."""
     lanes = [0.0] + [-3.5 * k for k in range(1, 4) if 3.5 * k + 1.0 < road_left]
     occupied = {lane: [] for lane in lanes}
 
-    def free(lane, z, length):
-        return all(abs(z - other) > length + 1.5 for other in occupied[lane])
+    def place(lane, z, length):
+        if all(abs(z - other) > length + 1.5 for other in occupied[lane]):
+            occupied[lane].append(z)
+            return True
+        return False
 
     for _ in range(int(rng.poisson(2.5))):
         lane = lanes[int(rng.integers(len(lanes)))]
         z = rng.uniform(6.0, 90.0)
-        if free(lane, z, 6.0):
-            occupied[lane].append(z)
+        if place(lane, z, 6.0):
             things.append((z, _draw_car, (lane + rng.uniform(-0.3, 0.3), z, lane >= 0.0)))
-    for label, p in (("truck", 0.25), ("bus", 0.18), ("train", 0.06)):
-        if rng.random() < p:
+    for label, chance in (("truck", 0.25), ("bus", 0.18), ("train", 0.06)):
+        if rng.random() < chance:
             lane = lanes[int(rng.integers(len(lanes)))] if label != "train" else lanes[-1]
             z = rng.uniform(10.0, 80.0)
-            if free(lane, z, 12.0):
-                occupied[lane].append(z)
+            if place(lane, z, 12.0):
                 things.append((z, _draw_big_vehicle, (label, lane + rng.uniform(-0.2, 0.2), z, lane >= 0.0)))
     for _ in range(int(rng.poisson(0.9))):  # cyclists and motorcyclists
         label = "bicycle" if rng.random() < 0.7 else "motorcycle"
-        sideways = rng.random() < 0.35
+        sideways = rng.random() < 0.35  # crossing, seen side-on; else riding ahead, seen from behind
         z = rng.uniform(5.0, 45.0)
-        x = road_right - rng.uniform(0.5, 1.2) if not sideways else rng.uniform(-road_left + 1, road_right - 1)
+        x = rng.uniform(-road_left + 1, road_right - 1) if sideways else road_right - rng.uniform(0.5, 1.2)
         things.append((z, _draw_two_wheeler, (label, x, z, sideways, True, 1.0 if rng.random() < 0.5 else -1.0)))
     for _ in range(int(rng.poisson(0.5))):  # pedestrians crossing
         z = rng.uniform(8.0, 40.0)
         things.append((z, _draw_person, (rng.uniform(-road_left + 0.5, road_right - 0.5), z)))
 
-    # paint far to near: facades, then what stands in front of them, then street things
-    for group in (buildings, layer2, things):
-        for _, draw, args in sorted(group, key=lambda item: -item[0]):
-            draw(cv, rng, *args)
 
-    # the ego vehicle's bonnet and, sometimes, the rectification border (both void)
+def _paint_void(cv, rng, sky):
+    """The ego vehicle's bonnet along the bottom and, sometimes, a rectification border (both void)."""
+    width, height = cv.cam.width, cv.cam.height
     bonnet = height * rng.uniform(0.04, 0.08)
     xs = np.linspace(-2.0, width + 2.0, 24)
     top = height - bonnet * (1.0 - 0.5 * ((xs - width / 2) / (width / 2)) ** 2)
-    ego = _tone(rng, "ego", 6)
     cv.polygon(np.concatenate([np.stack([xs, top], 1), [(width + 2.0, height + 2.0), (-2.0, height + 2.0)]]),
-               "ego vehicle", ego, 0.0)
-    cv.polygon(np.concatenate([np.stack([xs, top + 1.0], 1), np.stack([xs[::-1], top[::-1] + bonnet * 0.35], 1)]),
-               "ego vehicle", _vary(rng, sky, 10, 0.45), 0.0)
+               "ego vehicle", _tone(rng, "ego", 6), 0.0)
+    reflection = np.concatenate([np.stack([xs, top + 1.0], 1), np.stack([xs[::-1], top[::-1] + bonnet * 0.35], 1)])
+    cv.polygon(reflection, "ego vehicle", _vary(rng, sky, 10, 0.45), 0.0)
     if rng.random() < 0.3:
         border = int(rng.integers(1, 3))
         for box in ([(0, 0), (border - 1, 0), (border - 1, height), (0, height)],
                     [(width - border, 0), (width, 0), (width, height), (width - border, height)]):
             cv.polygon(box, "rectification border", (4, 4, 4), 0.0)
+
+
+def _render_scene(rng, height, width):
+    """One street scene: the RGB image (H, W, 3) uint8 and official label ids (H, W) uint8."""
+    cam = _Camera(f=width * rng.uniform(0.95, 1.2), h=rng.uniform(1.15, 1.4),
+                  vx=width * (0.5 + rng.uniform(-0.06, 0.06)), vy=height * rng.uniform(0.38, 0.5),
+                  width=width, height=height)
+    sky = _tone(rng, "sky", 6)
+    sky_glow = rng.uniform(10, 35) * np.array([1.0, 0.9, 0.6])
+    cv = _Canvas(cam, sky)
+    z_near = 0.6
+    backdrop = rng.random() < 0.75
+    z_end = rng.uniform(70.0, 220.0) if backdrop else 400.0
+    sides = [_Street(rng, -1, rng.uniform(3.0, 8.0)), _Street(rng, 1, rng.uniform(1.8, 4.0))]
+
+    road = _paint_ground(cv, rng, sides, z_near, z_end)
+    if backdrop:
+        _paint_backdrop(cv, rng, z_end)
+    buildings, layer2, things = [], [], []
+    for st in sides:
+        _plan_blocks(cv, rng, st, road, z_near, z_end, buildings, layer2, things)
+        _plan_sidewalk(rng, st, z_end, things)
+    _plan_traffic(rng, sides[0].road_edge, sides[1].road_edge, things)
+    # paint far to near: facades, then what stands along them, then the street's things
+    for group in (buildings, layer2, things):
+        for _, draw, args in sorted(group, key=lambda item: -item[0]):
+            draw(cv, rng, *args)
+    _paint_void(cv, rng, sky)
 
     # lighting: exposure, colour balance, a mild gradient
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -1104,11 +1131,12 @@ def _is_complete(root, args):
     if not meta or meta.get("args") != args or not meta.get("complete"):
         return None
     for split in _SPLIT_CODES:
-        city, stem = _scene_names(split, args[f"num_{split}"])[-1]
-        if not (root / "leftImg8bit" / split / city / (stem + _IMAGE_SUFFIX)).is_file():
-            return None
-        if not (root / "gtFine" / split / city / (stem + _TRAIN_IDS_SUFFIX)).is_file():
-            return None
+        for city, stem in _scene_names(split, args[f"num_{split}"]):
+            for path in (root / "leftImg8bit" / split / city / (stem + _IMAGE_SUFFIX),
+                         root / "gtFine" / split / city / (stem + _LABEL_IDS_SUFFIX),
+                         root / "gtFine" / split / city / (stem + _TRAIN_IDS_SUFFIX)):
+                if not path.is_file():
+                    return None
     return meta.get("summary")
 
 

@@ -1,0 +1,148 @@
+"""Every Cityscapes config of the ACAM-KD wing trains two iterations on synthetic street scenes.
+
+The scenes are written in the real Cityscapes layout (``leftImg8bit/`` + ``gtFine/``) and the
+configs are shrunk only through ``--cfg-options``, as a user would: data root, loaders, the
+training crop (the pipeline's RandomResize / RandomCrop and the data preprocessor's pad size), no
+ImageNet weights, one CPU device. The distillation configs get a randomly initialised R101
+teacher saved as a checkpoint.
+"""
+import csv
+import math
+import os
+import time
+
+import pytest
+import torch
+
+from conftest import as_argv, load_tool
+
+train_tool = load_tool("train")
+
+IMAGE = (64, 128)  # (h, w) of the generated scenes
+CROP = (32, 64)  # (h, w) of the training crops, as mmseg's crop_size: R101-d8 at 4x8 logits
+TEACHER_CFG = "configs/deeplabv3_r101_cityscapes.py"
+PLAIN = ["configs/deeplabv3_r101_cityscapes.py", "configs/deeplabv3_r18_cityscapes.py",
+         "configs/deeplabv3_mbv2_cityscapes.py"]
+MIMIC = ["configs/mimic_cityscapes_r101_r18.py", "configs/mimic_cityscapes_r101_mbv2.py"]
+ACAM = ["configs/acam_cityscapes_r101_r18.py", "configs/acam_cityscapes_r101_mbv2.py"]
+DISTILL_LOSSES = {
+    **{c: ("loss_mimic",) for c in MIMIC},
+    **{c: ("loss_acam_spatial", "loss_acam_channel", "loss_acam_div") for c in ACAM},
+}
+
+
+@pytest.fixture(scope="session")
+def street_root(tmp_path_factory):
+    """Synthetic street scenes in the Cityscapes layout: 4 train and 2 val images of ``IMAGE``."""
+    from densekd.data.cityscapes import make_street_scenes
+
+    root = tmp_path_factory.mktemp("cityscapes")
+    make_street_scenes(str(root), num_train=4, num_val=2, size=IMAGE, seed=0)
+    return str(root)
+
+
+@pytest.fixture(scope="session")
+def seg_teacher_ckpt(tmp_path_factory):
+    """The R101 teacher config's model with random weights, saved as a native checkpoint."""
+    from densekd.core.config import load_config
+    from densekd.core.registry import build, use_scope
+
+    cfg = load_config(TEACHER_CFG)
+    use_scope(cfg)
+    torch.manual_seed(0)
+    model = build(cfg.model)
+    path = tmp_path_factory.mktemp("seg_teacher") / "deeplabv3_r101.pth"
+    torch.save({"state_dict": model.state_dict()}, path)
+    return str(path)
+
+
+def seg_options(root, iters=2, pretrained=False, **extra):
+    """``--cfg-options`` for a quick run of a Cityscapes config on ``root``."""
+    h, w = CROP
+    img_h, img_w = IMAGE
+    options = {
+        "train_dataloader.dataset.data_root": root,
+        "val_dataloader.dataset.data_root": root,
+        "test_dataloader.dataset.data_root": root,
+        "train_dataloader.num_workers": 0,
+        "val_dataloader.num_workers": 0,
+        "test_dataloader.num_workers": 0,
+        "train_dataloader.batch_size": 2,
+        # mmseg's cityscapes pipeline: 0 load, 1 annotations, 2 RandomResize (x ratio_range 0.5..2),
+        # 3 RandomCrop, ...
+        "train_dataloader.dataset.pipeline.2.scale": f"({img_w},{img_h})",
+        "train_dataloader.dataset.pipeline.3.crop_size": f"({h},{w})",
+        # test pipeline: 0 load, 1 Resize, ...
+        "val_dataloader.dataset.pipeline.1.scale": f"({img_w},{img_h})",
+        "test_dataloader.dataset.pipeline.1.scale": f"({img_w},{img_h})",
+        "model.data_preprocessor.size": f"({h},{w})",
+        "train_cfg.max_iters": iters,
+        "train_cfg.val_interval": 1000,
+        "train_cfg.checkpoint_interval": 1000,
+        "train_cfg.log_interval": 1,
+    }
+    if not pretrained:
+        options["model.pretrained"] = None
+    options.update(extra)
+    return options
+
+
+def train(config, work_dir, options):
+    return train_tool.main([config, "--work-dir", str(work_dir), "--devices", "1", "--accelerator", "cpu",
+                            *as_argv(options)])
+
+
+def logged(work_dir):
+    """The rows of the run's Lightning CSV log."""
+    with open(os.path.join(work_dir, "logs", "version_0", "metrics.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("config", PLAIN + MIMIC + ACAM)
+def test_config_trains_two_iterations(config, street_root, seg_teacher_ckpt, tmp_path):
+    extra = {"teacher.checkpoint": seg_teacher_ckpt} if config in DISTILL_LOSSES else {}
+    trainer = train(config, tmp_path, seg_options(street_root, **extra))
+
+    assert trainer.global_step == 2
+    assert os.path.isfile(tmp_path / "last.ckpt")
+    state = torch.load(tmp_path / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    assert [k for k in state if k.startswith("student.decode_head.conv_seg")]
+    assert not [k for k in state if k.startswith("teacher.")]
+    rows = logged(tmp_path)
+    task = [float(r["train/decode.loss_ce"]) for r in rows if r.get("train/decode.loss_ce")]
+    assert len(task) == 2 and all(math.isfinite(v) and v > 0 for v in task)
+    for name in DISTILL_LOSSES.get(config, ()):
+        values = [float(r[f"train/{name}"]) for r in rows if r.get(f"train/{name}")]
+        assert len(values) == 2, f"{name} not logged at both steps: {rows}"
+        assert all(math.isfinite(v) for v in values), (name, values)
+        assert math.isfinite(float(trainer.callback_metrics[f"train/{name}"]))
+    if config in DISTILL_LOSSES:
+        module = trainer.lightning_module
+        assert module.teacher is not None and not module.teacher.training
+        # the teacher is the checkpoint's, unchanged by training
+        saved = torch.load(seg_teacher_ckpt, map_location="cpu", weights_only=True)["state_dict"]
+        name = "decode_head.conv_seg.weight"
+        assert torch.equal(module.teacher.state_dict()[name], saved[name])
+
+
+def test_missing_cityscapes_fails_fast_naming_path_and_prepare_tool(tmp_path):
+    empty = tmp_path / "no_cityscapes"
+    empty.mkdir()
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError) as err:
+        train("configs/deeplabv3_r18_cityscapes.py", tmp_path / "work", seg_options(str(empty)))
+    assert time.perf_counter() - start < 10
+    message = str(err.value)
+    assert str(empty) in message
+    assert "tools/prepare_cityscapes.py" in message
+
+
+def test_missing_pretrained_backbone_names_the_file(street_root, tmp_path):
+    weights = "checkpoints/resnet18_v1c-b5776b93.pth"
+    if os.path.exists(weights):
+        pytest.skip(f"{weights} is present in this checkout")
+    with pytest.raises(FileNotFoundError) as err:
+        train("configs/deeplabv3_r18_cityscapes.py", tmp_path, seg_options(street_root, pretrained=True))
+    message = str(err.value)
+    assert weights in message
+    assert "model.pretrained=None" in message
