@@ -1,10 +1,12 @@
 """The embedded demo: make the shapes data, train a teacher, the student alone and the distilled
-student, evaluate them and print one table; then OADP: its teacher side (the demo CLIP, the
+students (feature mimic, ACAM-KD), evaluate them and print one table; then ACAM-KD on segmentation
+(synthetic street scenes in the Cityscapes layout: teacher, student alone, + logit mimic, + ACAM-KD,
+and on the ablation seeds its spatial-only and channel-only variants); then OADP: its teacher side (the demo CLIP, the
 base-class RPN, its proposals, the CLIP feature cache and the class text embeddings) and the
 open-vocabulary detectors (the baseline, OADP, and OADP's ablations), with an AP50 table over
 novel / base / all classes. Re-running skips finished runs and resumes interrupted ones.
 
-    python tools/demo.py [--seeds 0 [1 2 ...]] [--ablation-seeds 0 ...] [--out work_dirs/demo] [--skip-ov]
+    python tools/demo.py [--seeds 0 [1 2 ...]] [--ablation-seeds 0 ...] [--out work_dirs/demo] [--skip-ov] [--skip-seg]
 
 The teacher is trained once (seed 0); the student alone and the distilled student are trained
 once per seed, and with several seeds the table adds their mean and spread.
@@ -22,6 +24,7 @@ TEACHER = ("teacher (R18-FPN, width 64)", "configs/demo/faster_rcnn_teacher_shap
 STUDENTS = [  # name, config, distilled from the teacher
     ("student alone (R18-FPN, width 16)", "configs/demo/faster_rcnn_student_shapes.py", False),
     ("student + feature mimic (FPN, MSE)", "configs/demo/faster_rcnn_mimic_shapes.py", True),
+    ("student + ACAM-KD (FPN)", "configs/demo/faster_rcnn_acam_shapes.py", True),
 ]
 COLUMNS = ["model", "seed", "bbox mAP", "mAP50", "iterations", "train time (s)"]
 RPN_CONFIG = "configs/demo/rpn_shapes_base.py"
@@ -141,13 +144,54 @@ def ov_detectors(out, seeds, ablation_seeds):
     return markdown_table(rows, OV_COLUMNS)
 
 
+SEG_TEACHER = ("teacher (DeepLabV3 R18, width 32)", "configs/demo/deeplabv3_teacher_streets.py")
+ACAM_SEG_CONFIG = "configs/demo/deeplabv3_acam_streets.py"
+SEG_RUNS = [  # name, config, work-dir name, --cfg-options, ablation (run on the ablation seeds only)
+    ("student alone (DeepLabV3 R18, width 8)", "configs/demo/deeplabv3_student_streets.py",
+     "deeplabv3_student_streets", [], False),
+    ("student + logit mimic (MSE)", "configs/demo/deeplabv3_mimic_streets.py", "deeplabv3_mimic_streets", [], False),
+    ("student + ACAM-KD", ACAM_SEG_CONFIG, "deeplabv3_acam_streets", [], False),
+    ("ACAM-KD: spatial masks only", ACAM_SEG_CONFIG, "deeplabv3_acam_spatial", ["distiller.masks=[spatial]"], True),
+    ("ACAM-KD: channel masks only", ACAM_SEG_CONFIG, "deeplabv3_acam_channel", ["distiller.masks=[channel]"], True),
+]
+THIN_CLASSES = ("pole", "traffic light", "traffic sign", "person", "rider", "motorcycle", "bicycle")
+SEG_COLUMNS = ["model", "seed", "mIoU", "thin mIoU", "aAcc", "train time (s)"]
+
+
+def seg_row(name, config, work_dir, seed, options=()):
+    """Train and test a segmentor; its row of the segmentation table (mIoU over all and thin classes)."""
+    metrics, summary = train_and_test(config, work_dir, seed, options)
+    thin = [metrics[f"IoU.{c}"] for c in THIN_CLASSES if metrics.get(f"IoU.{c}") is not None]
+    return {"model": name, "seed": seed, "mIoU": metrics["mIoU"], "thin mIoU": statistics.mean(thin),
+            "aAcc": metrics["aAcc"], "train time (s)": round(summary["train_time_s"])}
+
+
+def segmentation(out, seeds, ablation_seeds):
+    """The segmentation demo on the synthetic street scenes: teacher, student alone, + mimic, + ACAM-KD."""
+    run(["tools/make_demo_data.py", "--dataset", "cityscapes"])
+    teacher_dir = os.path.join(out, "seg_teacher")
+    rows = [seg_row(SEG_TEACHER[0], SEG_TEACHER[1], teacher_dir, seed=0)]
+    teacher_option = f"teacher.checkpoint={teacher_dir}/last.ckpt"
+    for name, config, work, options, ablation in SEG_RUNS:
+        runs = []
+        for seed in ablation_seeds if ablation else seeds:
+            distilled = [teacher_option] if config != SEG_RUNS[0][1] else []
+            runs.append(seg_row(name, config, os.path.join(out, f"seed{seed}", work), seed, distilled + options))
+        rows += runs
+        if len(runs) > 1:
+            rows.append(mean_row(name, runs, ["mIoU", "thin mIoU", "aAcc", "train time (s)"]))
+    return markdown_table(rows, SEG_COLUMNS)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--out", default="work_dirs/demo")
     parser.add_argument("--skip-ov", action="store_true", help="leave out OADP (teacher side and detectors)")
+    parser.add_argument("--skip-seg", action="store_true", help="leave out the segmentation (ACAM-KD) demo")
     parser.add_argument("--ablation-seeds", type=int, nargs="*", default=[],
-                        help="seeds of the OADP ablations (object only; + block); default: none")
+                        help="seeds of the ablations (OADP: object only, + block; ACAM-KD: spatial only, "
+                             "channel only); default: none")
     args = parser.parse_args(argv)
     run(["tools/make_demo_data.py", "--out", "data/shapes"])
 
@@ -168,6 +212,13 @@ def main(argv=None):
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(f"Demo results (shapes val), seeds {seeds}\n\n{table}\n")
     print(f"\nDemo results (shapes val, COCO bbox metrics by mmdet's CocoMetric), seeds {seeds}:\n{table}")
+    if not args.skip_seg:
+        table = segmentation(args.out, args.seeds, args.ablation_seeds)
+        report = (f"\nSegmentation (synthetic street scenes val, Cityscapes classes; mIoU %, 'thin' = "
+                  f"{', '.join(THIN_CLASSES)}):\n{table}\n")
+        with open(os.path.join(args.out, "results.md"), "a") as f:
+            f.write(report)
+        print(report)
     if not args.skip_ov:
         report = ov_teacher(args.out)
         table = ov_detectors(args.out, args.seeds, args.ablation_seeds)

@@ -96,6 +96,12 @@ class DataModule(L.LightningDataModule):
             loader_cfg = cfg.get(f"{split}_dataloader")
             if loader_cfg is not None:
                 check_data_root(loader_cfg["dataset"], self.prepare_hint)
+            evaluators = cfg.get(f"{split}_evaluator") or []
+            for evaluator in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
+                if evaluator.get("ann_file") and not os.path.exists(evaluator["ann_file"]):
+                    raise FileNotFoundError(
+                        f"{split}_evaluator.ann_file not found: {evaluator['ann_file']} — it does not follow "
+                        f"data_root: set it too, e.g. --cfg-options {split}_evaluator.ann_file=DATA_ROOT/annotations/...")
 
     def dataset(self, split):
         """The (cached) dataset of ``split``."""
