@@ -264,8 +264,11 @@ def fmt_mib(r):
 
 
 def fmt_ratio(a, b, key):
-    if "skipped" in a or "skipped" in b or not b[key]:
+    """a / b; a peak that was skipped enters as its estimate (marked), a skipped b gives no ratio."""
+    if "skipped" in b or not b.get(key):
         return "—"
+    if "skipped" in a:
+        return f"~{a['skipped'] / b[key]:.0f} (estimate / measured)" if key == "peak" else "—"
     return f"{a[key] / b[key]:.2f}"
 
 
@@ -306,8 +309,9 @@ def table(results, args, device, elapsed):
               "|---|---|---|---|---|---|"]
     for c in WIDTHS:
         for (h, w), row in results[c].items():
-            lines.append(f"| {h}x{w} | {c} | {fmt_ms(row['equal'])} | {fmt_ratio(row['equal'], row['stca'], 'seconds')} "
-                         f"| {fmt_mib(row['equal'])} | {fmt_ratio(row['stca'], row['equal'], 'peak')} |")
+            lines.append(f"| {h}x{w} | {c} | {fmt_ms(row['equal'])} "
+                         f"| {fmt_ratio(row['equal'], row['stca'], 'seconds')} | {fmt_mib(row['equal'])} "
+                         f"| {fmt_ratio(row['stca'], row['equal'], 'peak')} |")
     lines.append("")
     for c in WIDTHS:
         rows = results[c]

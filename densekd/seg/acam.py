@@ -13,8 +13,9 @@ For one distilled map (teacher ``F_T``, student ``F_S`` mapped to the teacher's 
 
 Choices where the paper leaves room (each is also in the README's fidelity list):
 
-- Attention runs through ``F.scaled_dot_product_attention`` (a fused kernel keeps memory O(HW)
-  where one exists); ``kv_pool`` average-pools keys/values for very large maps (Faster R-CNN P2).
+- Attention runs through ``F.scaled_dot_product_attention`` with Q, K, V zero-padded to one
+  contiguous head width, so that PyTorch's fused kernels (flash / memory-efficient: memory O(HW))
+  take it; ``kv_pool`` average-pools keys/values for very large maps (Faster R-CNN P2).
   Q and K are 1x1 projections to ``max(1, C // 2)`` channels (9 for Cityscapes' 19 logits), V keeps
   C; single head, no residual, no output projection, as described.
 - Channel masks use an M x C unit matrix (``sigmoid(u_mc * v_c)``, v = GAP(F_fused)), not the
@@ -74,11 +75,18 @@ class StudentTeacherCrossAttention(nn.Module):
         n, c, h, w = queries.shape
         if self.kv_pool > 1:
             keys = F.avg_pool2d(keys, self.kv_pool, ceil_mode=True)
-        q = self.q_proj(queries).flatten(2).transpose(1, 2)[:, None]  # (N, 1, HW, C_qk)
-        k = self.k_proj(keys).flatten(2).transpose(1, 2)[:, None]  # (N, 1, HW', C_qk)
-        v = self.v_proj(keys).flatten(2).transpose(1, 2)[:, None]  # (N, 1, HW', C)
-        fused = F.scaled_dot_product_attention(q, k, v)  # scale 1/sqrt(C_qk)
-        return fused[:, 0].transpose(1, 2).reshape(n, c, h, w)
+        # The fused kernels (flash / memory-efficient) take only equal, contiguous head widths:
+        # zero-pad Q, K (C_qk) and V (C) to one width; zero channels change neither Q K^T nor the
+        # first C outputs. Without this SDPA falls back to the math path and its HW x HW matrix.
+        width = -(-c // 8) * 8
+
+        def heads(x):  # (N, C', H, W) -> (N, 1, HW, width)
+            x = x.flatten(2).transpose(1, 2)[:, None]
+            return F.pad(x, (0, width - x.shape[-1])).contiguous()
+
+        q, k, v = heads(self.q_proj(queries)), heads(self.k_proj(keys)), heads(self.v_proj(keys))
+        fused = F.scaled_dot_product_attention(q, k, v, scale=self.q_proj.out_channels ** -0.5)
+        return fused[:, 0, :, :c].transpose(1, 2).reshape(n, c, h, w)
 
 
 def masked_feature_loss(diff_sq, masks, mode):
@@ -134,6 +142,7 @@ class ACAMDistiller(Distiller):
         return list(feature) if isinstance(feature, (tuple, list)) else [feature]
 
     def materialize(self, student_feats, teacher_feats):
+        self.pairs = nn.ModuleList()  # built afresh from these features
         for s_path, t_path in zip(self.student_features, self.teacher_features):
             s_levels, t_levels = self._levels(student_feats[s_path]), self._levels(teacher_feats[t_path])
             if len(s_levels) != len(t_levels):
@@ -164,6 +173,9 @@ class ACAMDistiller(Distiller):
         return {kind: pair[kind](fused) for kind in self.masks}
 
     def compute_losses(self, student_feats, teacher_feats, data):
+        if len(self.pairs) != len(self.student_features):
+            raise RuntimeError("ACAMDistiller is not materialized: call materialize() on one batch of "
+                               "recorded features first (DistillModule does this when it is built)")
         totals = {f"loss_acam_{kind}": 0.0 for kind in (*self.masks, "div")}
         count = 0
         for pair, s_path, t_path in zip(self.pairs, self.student_features, self.teacher_features):
