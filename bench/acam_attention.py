@@ -1,30 +1,44 @@
-"""ACAM-KD's STCA-FF attention: time and peak memory of one forward + backward against a plain
-matmul-softmax attention with an explicit HW x HW matrix.
+"""ACAM-KD's cost: (1) STCA-FF's attention, time and peak memory of one forward + backward against a
+plain matmul-softmax attention with an explicit HW x HW matrix; (2) the ACAM training step against
+the student-alone step on the segmentation demo pair (issue 10).
 
     python bench/acam_attention.py [--quick] [--device cpu|cuda] [--max-gib 12]
+                                   [--iters 15] [--warmup 3] [--parts attention,step]
 
-Batch 1, fp32, maps 32x64, 64x128 and 128x256 (``--quick``: 16x32 and 32x64), widths C = 19
-(Cityscapes logits, C_qk = 9) and C = 256 (an FPN level, C_qk = 128). Three arms per case, all with
-the same 1x1 projections (one ``StudentTeacherCrossAttention``, teacher queries):
+Part 1. Batch 1, fp32, maps 32x64, 64x128 and 128x256 (``--quick``: 16x32 and 32x64), widths
+C = 19 (Cityscapes logits, C_qk = 9) and C = 256 (an FPN level, C_qk = 128). Two arms per case,
+with the same 1x1 projections (one ``StudentTeacherCrossAttention``, teacher queries):
 
-- ``STCA``: the module itself (``F.scaled_dot_product_attention`` on its Q, K, V heads, whichever
-  kernel torch picks for them);
-- ``plain``: ``softmax(Q K^T / sqrt(C_qk)) V`` written out, the HW x HW matrix materialised;
-- ``equal heads``: a candidate, NOT what densekd.seg.acam does: Q, K and V zero-padded to one width
-  (C rounded up to a multiple of 8), which also makes them contiguous -- torch's fused kernels
-  need equal head widths and a unit stride on the last dim; Q K^T is unchanged, the scale is passed
-  as 1/sqrt(C_qk) and V's padding channels are cut off the output.
+- ``STCA``: the module itself. It zero-pads Q, K (C_qk) and V (C) to one contiguous head width so
+  that ``F.scaled_dot_product_attention`` can take a fused kernel (flash / memory-efficient,
+  memory O(HW));
+- ``plain``: ``softmax(Q K^T / sqrt(C_qk)) V`` written out, the HW x HW matrix materialised.
 
-The kernel SDPA dispatches to is read from the profiler, not assumed. Time: the arms interleaved in
-this process, medians of ``--repeats`` after one warm-up; a case with more than 8192 positions runs
-once, in its memory measurement's process. Peak memory: on CUDA the allocator's peak over what was
-allocated before the step; on CPU (torch keeps no CPU allocator statistics) the peak resident-memory
-growth of a fresh process (forked from a server that has only imported the code) while it runs the
-step once after a tiny warm-up: ``ru_maxrss`` against the resident size before the step, and a
-thread sampling the resident size every 0.5 ms, whichever is larger. A case runs only if its
-estimated peak -- the previous map's measured peak times the square of the position ratio (what a
-HW x HW path needs; 3 matrices for the first map) -- is at most ``--max-gib``; otherwise it is
-recorded as skipped. The script first checks that the three arms agree on a small map.
+The kernel each arm runs is read from the profiler (on an 8x8 map), not assumed. The script first
+checks that the two arms agree (output and input gradient) on a small map. Time: the arms
+interleaved in this process, medians of ``--repeats`` after one warm-up; a case with more than
+8192 positions (128x256) runs ONCE, timed in its memory measurement's process (marked "1 run").
+Peak memory: on CUDA the allocator's peak over what was allocated before the step; on CPU (torch
+keeps no CPU allocator statistics) the peak resident-memory growth of a fresh process (forked
+from a server that has only imported this script) while it runs the step once after a tiny
+warm-up: ``ru_maxrss`` against the resident size before the step, and a thread sampling the
+resident size every 0.5 ms, whichever is larger. A case runs only if its estimated peak is at
+most ``--max-gib`` (on CPU also at most 60% of the memory available at the start); otherwise it
+is recorded as skipped with that estimate. Estimate: for the first map, 3 HW x HW fp32 matrices
+(what a math-path forward + backward holds at once); after that the previous map's measured peak
+scaled by the position ratio squared for a path that holds the HW x HW matrix (plain, or SDPA's
+math fallback), linearly for a fused kernel; a plain estimate is never below the 3 matrices.
+
+Part 2. One training step (``training_step`` + backward + optimizer step, outside a Trainer) of
+the demo student alone, the teacher's forward (``_run_teacher`` on the preprocessed batch, no
+grad), the ACAM-KD step and the feature-mimic step, interleaved (the first phase rotating) on the
+same batches from the config's own train loader: ``configs/demo/deeplabv3_acam_streets.py``
+(student DeepLabV3 R18 width 8; teacher the same at width 32, random weights -- speed does not
+depend on them; ACAM on the 19-class logits) and ``configs/demo/deeplabv3_mimic_streets.py`` (same
+teacher), on freshly generated synthetic street scenes (16 train images, 128x256), batch 4. All
+three students start from the same weights. Medians of ``--iters`` after ``--warmup``. Goal:
+ACAM step / student-alone step <= 1.25; ACAM / (student + teacher forward) shows what ACAM itself
+adds on top of the teacher every distillation method pays for.
 """
 import argparse
 import math
@@ -33,59 +47,73 @@ import os
 import resource
 import statistics
 import sys
+import tempfile
 import threading
 import time
+import warnings
 
 import torch
-import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
 
 from densekd.seg.acam import StudentTeacherCrossAttention  # noqa: E402
 
-ARMS = ("stca", "plain", "equal")
+ARMS = ("stca", "plain")
 FULL_SIZES = ((32, 64), (64, 128), (128, 256))
 QUICK_SIZES = ((16, 32), (32, 64))
 WIDTHS = (19, 256)
+GOAL_MAP, GOAL_WIDTH, GOAL_MEMORY = (128, 256), 256, 8.0  # plain / STCA peak at 128x256, C=256
 ONE_RUN_ABOVE = 8192  # positions: bigger cases run once, timed in their memory measurement
-MATH_COPIES = 3  # HW x HW matrices a math-path forward + backward holds at once (first-map estimate)
+MATH_COPIES = 3  # HW x HW matrices a math-path forward + backward holds at once
+FUSED = ("flash", "efficient", "cudnn")  # kernel names whose memory grows linearly in HW
+
+ACAM = "configs/demo/deeplabv3_acam_streets.py"
+MIMIC = "configs/demo/deeplabv3_mimic_streets.py"
+TEACHER = "configs/demo/deeplabv3_teacher_streets.py"
+STEP_GOAL = 1.25  # ACAM step / student-alone step
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="maps 16x32 and 32x64 only")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true",
+                        help="maps 16x32 and 32x64 only; 3 step iterations after 1 warm-up")
+    parser.add_argument("--repeats", type=int, default=3, help="timed attention steps per case")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--max-gib", type=float, help="skip a case estimated to need more "
+    parser.add_argument("--max-gib", type=float, help="skip an attention case estimated to need more "
                         "(default 12 on CPU, 80%% of the GPU's memory on CUDA)")
-    return parser.parse_args(argv)
+    parser.add_argument("--iters", type=int, help="timed training steps (default 15; --quick 3)")
+    parser.add_argument("--warmup", type=int, help="untimed training steps first (default 3; --quick 1)")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--parts", default="attention,step", help="comma-separated: attention, step")
+    args = parser.parse_args(argv)
+    if args.iters is None:
+        args.iters = 3 if args.quick else 15
+    if args.warmup is None:
+        args.warmup = 1 if args.quick else 3
+    args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = set(args.parts) - {"attention", "step"}
+    if unknown:
+        parser.error(f"unknown parts {sorted(unknown)}: use attention and/or step")
+    return args
 
 
+# ================================================================================================
+# Part 1: the attention
 # ------------------------------------------------------------------------------------------------
-# The three arms
-
-
-def projections(module, teacher, student):
-    """Q from the teacher, K and V from the student, as (N, 1, HW, width) heads (STCA's layout)."""
-    def heads(x):
-        return x.flatten(2).transpose(1, 2)[:, None]
-    return heads(module.q_proj(teacher)), heads(module.k_proj(student)), heads(module.v_proj(student))
+# The two arms
 
 
 def plain_attention(module, teacher, student):
+    """softmax(Q K^T / sqrt(C_qk)) V with the same projections as ``module``, written out."""
     n, c, h, w = teacher.shape
-    q, k, v = projections(module, teacher, student)
+
+    def heads(x):  # (N, C', H, W) -> (N, 1, HW, C'), as STCA lays them out (before its padding)
+        return x.flatten(2).transpose(1, 2)[:, None]
+
+    q, k, v = heads(module.q_proj(teacher)), heads(module.k_proj(student)), heads(module.v_proj(student))
     attn = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)  # (N, 1, HW, HW)
     return (attn @ v)[:, 0].transpose(1, 2).reshape(n, c, h, w)
-
-
-def equal_heads_attention(module, teacher, student):
-    n, c, h, w = teacher.shape
-    q, k, v = projections(module, teacher, student)
-    width = -(-c // 8) * 8
-    q, k, v = (F.pad(x, (0, width - x.shape[-1])).contiguous() for x in (q, k, v))  # zero channels
-    out = F.scaled_dot_product_attention(q, k, v, scale=1 / math.sqrt(module.q_proj.out_channels))
-    return out[:, 0, :, :c].transpose(1, 2).reshape(n, c, h, w)
 
 
 def make_case(h, w, c, device, seed=0):
@@ -97,9 +125,7 @@ def make_case(h, w, c, device, seed=0):
 
 
 def forward(arm, module, teacher, student):
-    if arm == "stca":
-        return module(teacher, student)
-    return (plain_attention if arm == "plain" else equal_heads_attention)(module, teacher, student)
+    return module(teacher, student) if arm == "stca" else plain_attention(module, teacher, student)
 
 
 def step(arm, module, teacher, student):
@@ -122,13 +148,21 @@ def attention_kernels(arm, c, device):
     return kernels or ["explicit matmul + softmax"]
 
 
+def is_fused(kernels):
+    return any(tag in k for k in kernels for tag in FUSED)
+
+
 def check_agreement(device):
+    """STCA and plain agree on a small map: output, and the gradient reaching the student."""
     for c in WIDTHS:
-        module, teacher, student = make_case(12, 16, c, device, seed=1)
-        with torch.no_grad():
-            ref = forward("plain", module, teacher, student)
-            for arm in ("stca", "equal"):
-                torch.testing.assert_close(forward(arm, module, teacher, student), ref, atol=1e-4, rtol=1e-4)
+        results = {}
+        for arm in ARMS:
+            module, teacher, student = make_case(12, 16, c, device, seed=1)
+            out = forward(arm, module, teacher, student)
+            out.backward(torch.ones_like(out))
+            results[arm] = (out.detach(), student.grad)
+        for got, ref in zip(results["stca"], results["plain"]):
+            torch.testing.assert_close(got, ref, atol=1e-4, rtol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -142,6 +176,14 @@ def rss_bytes():
 
 def max_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def available_bytes():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return float("inf")
 
 
 def cpu_measure(arm, h, w, c):
@@ -189,8 +231,8 @@ class Measurer:
     def __init__(self, device):
         self.device = device
         if device.type == "cpu":
-            # processes forked from a server that has imported this script (torch, densekd) but run
-            # nothing: no import cost per measurement, and no OpenMP state carried across a fork
+            # processes forked from a server that has imported this script (torch, densekd.seg.acam)
+            # but run nothing: no import cost per measurement, no OpenMP state carried across a fork
             self.context = multiprocessing.get_context("forkserver")
             self.context.set_forkserver_preload(["__main__"])
 
@@ -202,7 +244,7 @@ class Measurer:
 
 
 # ------------------------------------------------------------------------------------------------
-# The run
+# The attention run
 
 
 def timed(arm, case, device):
@@ -215,25 +257,37 @@ def timed(arm, case, device):
     return time.perf_counter() - start
 
 
-def run_width(c, sizes, args, device, measure):
+def estimate_peak(arm, hw, previous):
+    """Bytes a case is expected to need: see the module docstring."""
+    analytic = MATH_COPIES * hw * hw * 4
+    if arm not in previous:
+        return analytic
+    prev_hw, prev_bytes, kernels = previous[arm]
+    if arm == "stca" and is_fused(kernels):
+        return prev_bytes * hw / prev_hw
+    scaled = prev_bytes * (hw / prev_hw) ** 2
+    return max(scaled, analytic) if arm == "plain" else scaled
+
+
+def run_width(c, sizes, args, device, measure, limit):
     """Every map at width ``c``: ``{(h, w): {arm: dict(peak, seconds, runs, kernels) | dict(skipped)}}``."""
     results, previous = {}, {}
-    limit = args.max_gib * 2**30
     for h, w in sizes:
         hw = h * w
         row = {}
         for arm in ARMS:
-            if arm in previous:
-                prev_hw, prev_bytes = previous[arm]
-                estimate = prev_bytes * (hw / prev_hw) ** 2
-            else:
-                estimate = MATH_COPIES * hw * hw * 4
+            estimate = estimate_peak(arm, hw, previous)
             if estimate > limit:
                 row[arm] = dict(skipped=estimate)
+                print(f"  {h}x{w} C={c} {arm}: skipped, needs ~{estimate / 2**30:.1f} GiB", file=sys.stderr,
+                      flush=True)
             else:
                 print(f"  {h}x{w} C={c} {arm}: memory", file=sys.stderr, flush=True)
                 row[arm] = dict(measure(arm, h, w, c), runs=1)
-            previous[arm] = (hw, row[arm].get("peak", estimate))
+                print(f"    {row[arm]['peak'] / 2**20:.1f} MiB, {row[arm]['seconds']:.2f} s, "
+                      f"{', '.join(row[arm]['kernels'])}", file=sys.stderr, flush=True)
+            kernels = row[arm].get("kernels") or previous.get(arm, (0, 0, []))[2]
+            previous[arm] = (hw, row[arm].get("peak", estimate), kernels)
         ran = [arm for arm in ARMS if "skipped" not in row[arm]]
         if hw <= ONE_RUN_ABOVE and ran:  # interleaved timing in this process
             print(f"  {h}x{w} C={c}: timing", file=sys.stderr, flush=True)
@@ -254,17 +308,17 @@ def run_width(c, sizes, args, device, measure):
 def fmt_ms(r):
     if "skipped" in r:
         return "—"
-    return f"{r['seconds'] * 1000:.1f}" + ("" if r["runs"] > 1 else " (1 run)")
+    return f"{r['seconds'] * 1000:,.1f}" + ("" if r["runs"] > 1 else " (1 run)")
 
 
 def fmt_mib(r):
     if "skipped" in r:
-        return f"skipped: needs ~{r['skipped'] / 2**30:.1f} GiB"
-    return f"{r['peak'] / 2**20:.1f}"
+        return f"skipped: needs ~{r['skipped'] / 2**30:.1f} GiB (estimate)"
+    return f"{r['peak'] / 2**20:,.1f}"
 
 
 def fmt_ratio(a, b, key):
-    """a / b; a peak that was skipped enters as its estimate (marked), a skipped b gives no ratio."""
+    """a / b; an ``a`` that was skipped enters as its estimate (marked), a skipped ``b`` gives none."""
     if "skipped" in b or not b.get(key):
         return "—"
     if "skipped" in a:
@@ -272,27 +326,42 @@ def fmt_ratio(a, b, key):
     return f"{a[key] / b[key]:.2f}"
 
 
-def verdict(row_by_size):
-    """Is STCA's SDPA memory-efficient? Judged on the largest map where STCA and plain both ran."""
-    both = [(h * w, row) for (h, w), row in row_by_size.items()
-            if "skipped" not in row["stca"] and "skipped" not in row["plain"]]
-    if not both:
-        return "not judged (no map where both ran)"
-    _, row = max(both, key=lambda x: x[0])
-    if row["stca"]["peak"] < 0.5 * row["plain"]["peak"]:
-        return "memory-efficient (peak well under the plain attention's)"
-    return "NOT memory-efficient: its peak is the plain attention's, it holds the HW x HW matrix"
+def kernels_of(rows, arm):
+    return next((r[arm]["kernels"] for r in rows.values() if "kernels" in r[arm]), ["?"])
 
 
-def table(results, args, device, elapsed):
+def memory_goal(results):
+    """The goal line: plain / STCA peak at 128x256, C=256 >= 8x."""
+    row = results.get(GOAL_WIDTH, {}).get(GOAL_MAP)
+    h, w = GOAL_MAP
+    where = f"{h}x{w}, C={GOAL_WIDTH}"
+    if row is None:
+        return f"memory goal ({where}: plain / STCA peak >= {GOAL_MEMORY:.0f}x): not measured in this run"
+    stca, plain = row["stca"], row["plain"]
+    if "skipped" in stca:
+        return f"memory goal ({where}): NOT MET, STCA itself was skipped (needs ~{stca['skipped'] / 2**30:.1f} GiB)"
+    if "skipped" in plain:
+        bound = h * w * h * w * 4
+        ratio = bound / stca["peak"]
+        against = (f"plain was skipped (estimated ~{plain['skipped'] / 2**30:.1f} GiB), so against the analytic "
+                   f"lower bound, the HW x HW fp32 matrix alone ({bound / 2**30:.0f} GiB)")
+    else:
+        ratio = plain["peak"] / stca["peak"]
+        against = "both measured"
+    verdict = "MET" if ratio >= GOAL_MEMORY else "NOT MET"
+    return (f"memory goal ({where}: plain / STCA peak >= {GOAL_MEMORY:.0f}x): {verdict}, {ratio:,.0f}x "
+            f"(STCA {stca['peak'] / 2**20:,.1f} MiB; {against})")
+
+
+def attention_table(results, args, device, elapsed):
     machine = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"{os.cpu_count()}-core CPU, {torch.get_num_threads()} torch threads, " \
         f"load average {os.getloadavg()[0]:.1f} at the end"
     memory = "CUDA allocator peak above the step's start" if device.type == "cuda" else \
         "peak resident-memory growth of a fresh process running the step once"
-    lines = [f"device: {device} ({machine}), torch {torch.__version__}; batch 1, fp32, forward + backward; "
-             f"time: median of {args.repeats} after 1 warm-up unless marked; memory: {memory}; "
-             f"{elapsed:.0f} s", "",
+    lines = [f"Part 1 -- STCA-FF attention. device: {device} ({machine}), torch {torch.__version__}; "
+             f"batch 1, fp32, forward + backward; time: median of {args.repeats} after 1 warm-up unless "
+             f"marked; memory: {memory}; {elapsed:.0f} s", "",
              "| map | positions | C (C_qk) | HW x HW fp32 matrix | STCA ms | plain ms | STCA / plain time "
              "| STCA peak MiB | plain peak MiB | plain / STCA peak |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -303,39 +372,157 @@ def table(results, args, device, elapsed):
                          f"| {fmt_ms(row['stca'])} | {fmt_ms(row['plain'])} "
                          f"| {fmt_ratio(row['stca'], row['plain'], 'seconds')} | {fmt_mib(row['stca'])} "
                          f"| {fmt_mib(row['plain'])} | {fmt_ratio(row['plain'], row['stca'], 'peak')} |")
-    lines += ["", "Candidate, not in densekd: q, k, v zero-padded to one width (C rounded up to a multiple "
-              "of 8; contiguous), scale 1/sqrt(C_qk).", "",
-              "| map | C | equal-heads ms | equal-heads / STCA time | equal-heads peak MiB | STCA / equal-heads peak |",
-              "|---|---|---|---|---|---|"]
-    for c in WIDTHS:
-        for (h, w), row in results[c].items():
-            lines.append(f"| {h}x{w} | {c} | {fmt_ms(row['equal'])} "
-                         f"| {fmt_ratio(row['equal'], row['stca'], 'seconds')} | {fmt_mib(row['equal'])} "
-                         f"| {fmt_ratio(row['stca'], row['equal'], 'peak')} |")
     lines.append("")
     for c in WIDTHS:
         rows = results[c]
-        kernels = {arm: next((r[arm]["kernels"] for r in rows.values() if "kernels" in r[arm]), ["?"])
-                   for arm in ("stca", "equal")}
-        lines.append(f"- C={c}: STCA's SDPA runs `{', '.join(kernels['stca'])}` on {device.type}: {verdict(rows)}; "
-                     f"with equal heads it runs `{', '.join(kernels['equal'])}`.")
+        stca, plain = kernels_of(rows, "stca"), kernels_of(rows, "plain")
+        kind = "fused, memory O(HW)" if is_fused(stca) else "NOT fused: the HW x HW matrix is materialised"
+        lines.append(f"- C={c}: STCA runs `{', '.join(stca)}` on {device.type} ({kind}); "
+                     f"plain runs `{', '.join(plain)}`.")
+    lines.append(f"- {memory_goal(results)}")
     return "\n".join(lines)
+
+
+def run_attention(args, device):
+    limit = args.max_gib * 2**30
+    if device.type == "cpu":
+        limit = min(limit, 0.6 * available_bytes())  # never crowd out the machine's other jobs
+    check_agreement(device)
+    print(f"attention: STCA and plain agree (output and gradient, 12x16 map); skip above "
+          f"{limit / 2**30:.1f} GiB", file=sys.stderr, flush=True)
+    measure = Measurer(device)
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    started = time.perf_counter()
+    results = {c: run_width(c, sizes, args, device, measure, limit) for c in WIDTHS}
+    return results, attention_table(results, args, device, time.perf_counter() - started)
+
+
+# ================================================================================================
+# Part 2: the training step on the demo pair
+
+
+def build_step_modules(args, device, tmp):
+    from densekd import DistillModule
+    from densekd.core.config import load_config
+    from densekd.core.data import DataModule
+    from densekd.data.cityscapes import make_street_scenes
+
+    data_root = os.path.join(tmp, "streets")
+    make_street_scenes(data_root, num_train=16, num_val=2, size=(128, 256), seed=0)
+    torch.manual_seed(0)
+    teacher_ckpt = os.path.join(tmp, "teacher.pth")
+    torch.save({"state_dict": DistillModule.from_config(load_config(TEACHER)).student.state_dict()}, teacher_ckpt)
+    options = {"train_dataloader.dataset.data_root": data_root + "/",
+               "train_dataloader.batch_size": args.batch_size,
+               "train_dataloader.num_workers": 0,
+               "teacher.checkpoint": teacher_ckpt}
+    acam_cfg, mimic_cfg = load_config(ACAM, options), load_config(MIMIC, options)
+    plain = DistillModule.from_config(acam_cfg, with_teacher=False)
+    acam = DistillModule.from_config(acam_cfg)
+    mimic = DistillModule.from_config(mimic_cfg)
+    for module in (acam, mimic):  # the same student weights in all three
+        module.student.load_state_dict(plain.student.state_dict())
+    modules = {name: m.to(device).train() for name, m in
+               dict(plain=plain, acam=acam, mimic=mimic).items()}
+    batches = iter(DataModule(acam_cfg, splits=("train",)).train_dataloader())
+    return modules, batches
+
+
+def run_step(args, device):
+    warnings.filterwarnings("ignore", message=".*self.log.*")  # steps run outside a Trainer here
+    with tempfile.TemporaryDirectory() as tmp:
+        modules, batches = build_step_modules(args, device, tmp)
+        acam = modules["acam"]
+
+        def train_step(module):
+            optimizer = module.configure_optimizers()["optimizer"]
+
+            def fn(batch):
+                optimizer.zero_grad(set_to_none=True)
+                module.training_step(batch, 0).backward()
+                optimizer.step()
+            return fn
+
+        @torch.no_grad()
+        def teacher_forward(batch):
+            data = acam.student.data_preprocessor(batch, training=True)
+            acam._run_teacher(data["inputs"])
+
+        phases = {"student-alone step": train_step(modules["plain"]), "teacher forward": teacher_forward,
+                  "ACAM step": train_step(acam), "mimic step": train_step(modules["mimic"])}
+        names = list(phases)
+        times = {name: [] for name in names}
+        started = time.perf_counter()
+        for i in range(args.warmup + args.iters):
+            batch = next(batches)  # data loading outside the timings
+            for j in range(len(names)):  # interleaved, the first phase rotating
+                name = names[(i + j) % len(names)]
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                start = time.perf_counter()
+                phases[name](batch)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                if i >= args.warmup:
+                    times[name].append(time.perf_counter() - start)
+            print(f"  step iteration {i + 1}/{args.warmup + args.iters}", file=sys.stderr, flush=True)
+        elapsed = time.perf_counter() - started
+        logits = acam.teacher_recorder.records[acam.distiller.teacher_features[0]]
+        params = {name: sum(p.numel() for p in m.parameters()) / 1e6 for name, m in
+                  dict(student=modules["plain"].student, teacher=acam.teacher, acam=acam.distiller,
+                       mimic=modules["mimic"].distiller).items()}
+    med = {name: statistics.median(t) for name, t in times.items()}
+    return med, times, tuple(logits.shape), params, elapsed
+
+
+def step_table(med, times, logits_shape, params, args, device, elapsed):
+    s, t, a, m = (med[k] for k in ("student-alone step", "teacher forward", "ACAM step", "mimic step"))
+    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"{os.cpu_count()}-core CPU, {torch.get_num_threads()} torch threads, " \
+        f"load average {os.getloadavg()[0]:.1f} at the end"
+    n, c, h, w = logits_shape
+    lines = [f"Part 2 -- training step on the demo pair. device: {device} ({machine}); batch {args.batch_size}, "
+             f"128x256 crops; {args.iters} timed iterations after {args.warmup} warm-up, interleaved, medians; "
+             f"{elapsed:.0f} s. Student {params['student']:.2f} M parameters, teacher {params['teacher']:.2f} M; "
+             f"ACAM on the logits, {n} x {c} x {h} x {w} ({h * w} positions), its modules "
+             f"{params['acam'] * 1e3:.1f} k parameters (mimic's {params['mimic'] * 1e3:.1f} k)", "",
+             "| phase | median ms | min ms | max ms |", "|---|---|---|---|"]
+    for name, value in med.items():
+        lines.append(f"| {name} | {value * 1000:.1f} | {min(times[name]) * 1000:.1f} | {max(times[name]) * 1000:.1f} |")
+    verdict = "MET" if a / s <= STEP_GOAL else "NOT MET"
+    lines += ["", "| ratio | value | note |", "|---|---|---|",
+              f"| ACAM step / student-alone step | **{a / s:.2f}** | goal <= {STEP_GOAL}: {verdict} |",
+              f"| (student step + teacher forward) / student step | {(s + t) / s:.2f} | the floor of any step "
+              f"that runs this teacher; teacher forward alone = {t / s:.2f} x the student step |",
+              f"| ACAM step / (student step + teacher forward) | {a / (s + t):.2f} | what ACAM itself adds "
+              f"({(a - s - t) * 1000:+.1f} ms) |",
+              f"| ACAM step / mimic step | {a / m:.2f} | ACAM vs plain logit mimicking, same teacher |",
+              f"| mimic step / (student step + teacher forward) | {m / (s + t):.2f} | reference |"]
+    return "\n".join(lines)
+
+
+# ================================================================================================
 
 
 def main(argv=None):
     args = parse_args(argv)
+    os.chdir(REPO)  # the configs name each other by repository-relative paths
     device = torch.device(args.device)
     if args.max_gib is None:
         args.max_gib = 12.0 if device.type == "cpu" else \
             0.8 * torch.cuda.get_device_properties(device).total_memory / 2**30
-    check_agreement(device)
-    measure = Measurer(device)
-    sizes = QUICK_SIZES if args.quick else FULL_SIZES
-    started = time.perf_counter()
-    results = {c: run_width(c, sizes, args, device, measure) for c in WIDTHS}
-    text = table(results, args, device, time.perf_counter() - started)
-    print(text)
-    return results
+    texts, out = [], {}
+    if "attention" in args.parts:
+        out["attention"], text = run_attention(args, device)
+        texts.append(text)
+        print(text + "\n", flush=True)
+    if "step" in args.parts:
+        med, times, logits_shape, params, elapsed = run_step(args, device)
+        out["step"] = med
+        text = step_table(med, times, logits_shape, params, args, device, elapsed)
+        texts.append(text)
+        print(text, flush=True)
+    return out
 
 
 if __name__ == "__main__":

@@ -13,6 +13,16 @@ TEACHER_CFG = "configs/demo/faster_rcnn_teacher_shapes.py"
 MIMIC_CFG = "configs/demo/faster_rcnn_mimic_shapes.py"
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for a module of small-model training runs: on a shared 2-core machine two
+    threads spin against each other (2-3x slower) and these models are too small to gain from two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def shapes_root(tmp_path_factory):
     """A 12-image shapes dataset in COCO format (8 train, 4 val)."""

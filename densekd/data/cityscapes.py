@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from densekd.data.shapes import _check_int  # one integer-argument check for both generators
+
 __all__ = [
     "CityscapesLabel", "CITYSCAPES_LABELS", "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE",
     "STREET_SCENE_CITIES", "label_ids_to_train_ids", "colorize_train_ids", "find_label_id_files",
@@ -1051,14 +1053,6 @@ def _render_scene(rng, height, width):
 
 
 # ---- writing the dataset ---------------------------------------------------------------------------
-
-def _check_int(name, value, low, high=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if value < low or (high is not None and value > high):
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {allowed}, got {value}")
-
 
 def _validate(num_train, num_val, size, seed):
     _check_int("num_train", num_train, 1, 1_000_000)

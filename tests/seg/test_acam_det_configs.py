@@ -34,14 +34,7 @@ INHERITED = {"configs/acam_coco_retinanet_r101_r50.py": ("neck", "bbox_head"),
              "configs/acam_coco_faster_rcnn_r101_r50.py": ("neck", "rpn_head", "roi_head")}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on the shared 2-core test machine two threads spin against each other
-    (2-3x slower); the models here are small enough that one thread loses nothing."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")
