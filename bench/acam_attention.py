@@ -16,18 +16,20 @@ with the same 1x1 projections (one ``StudentTeacherCrossAttention``, teacher que
 
 The kernel each arm runs is read from the profiler (on an 8x8 map), not assumed. The script first
 checks that the two arms agree (output and input gradient) on a small map. Time: the arms
-interleaved in this process, medians of ``--repeats`` after one warm-up; a case with more than
-8192 positions (128x256) runs ONCE, timed in its memory measurement's process (marked "1 run").
-Peak memory: on CUDA the allocator's peak over what was allocated before the step; on CPU (torch
-keeps no CPU allocator statistics) the peak resident-memory growth of a fresh process (forked
-from a server that has only imported this script) while it runs the step once after a tiny
-warm-up: ``ru_maxrss`` against the resident size before the step, and a thread sampling the
-resident size every 0.5 ms, whichever is larger. A case runs only if its estimated peak is at
-most ``--max-gib`` (on CPU also at most 60% of the memory available at the start); otherwise it
-is recorded as skipped with that estimate. Estimate: for the first map, 3 HW x HW fp32 matrices
-(what a math-path forward + backward holds at once); after that the previous map's measured peak
-scaled by the position ratio squared for a path that holds the HW x HW matrix (plain, or SDPA's
-math fallback), linearly for a fused kernel; a plain estimate is never below the 3 matrices.
+interleaved in this process, medians of ``--repeats`` after one warm-up (up to 2048 positions, 3x
+the repeats after 3 warm-ups: these take milliseconds, and the first steps of a process stall); a
+case with more than 8192 positions (128x256) runs ONCE, timed in its memory measurement's process
+(marked "1 run"). Peak memory: on CUDA the allocator's peak over what was allocated before the
+step; on CPU (torch keeps no CPU allocator statistics) the peak resident-memory growth of a fresh
+process (forked from a server that has only imported this script) while it runs the step once after
+a tiny warm-up: ``ru_maxrss`` against the resident size before the step, and a thread sampling the
+resident size every 0.5 ms, whichever is larger. A case runs only if its estimated peak is at most
+``--max-gib`` (on CPU also at most 60% of the memory available at the start); otherwise it is
+recorded as skipped with that estimate. Estimate: for the first map, 3 HW x HW fp32 matrices (what
+a math-path forward + backward holds at once) plus Q, K, V and their gradients; after that the
+previous map's measured peak scaled by the position ratio squared for a path that holds the HW x HW
+matrix (plain, or SDPA's math fallback), linearly for a fused kernel; a plain estimate is never
+below the first-map rule.
 
 Part 2. One training step (``training_step`` + backward + optimizer step, outside a Trainer) of
 the demo student alone, the teacher's forward (``_run_teacher`` on the preprocessed batch, no
@@ -65,6 +67,7 @@ QUICK_SIZES = ((16, 32), (32, 64))
 WIDTHS = (19, 256)
 GOAL_MAP, GOAL_WIDTH, GOAL_MEMORY = (128, 256), 256, 8.0  # plain / STCA peak at 128x256, C=256
 ONE_RUN_ABOVE = 8192  # positions: bigger cases run once, timed in their memory measurement
+SMALL_MAP = 2048  # positions: such cases take well under a second, so they get 3x the repeats
 MATH_COPIES = 3  # HW x HW matrices a math-path forward + backward holds at once
 FUSED = ("flash", "efficient", "cudnn")  # kernel names whose memory grows linearly in HW
 
@@ -114,6 +117,10 @@ def plain_attention(module, teacher, student):
     q, k, v = heads(module.q_proj(teacher)), heads(module.k_proj(student)), heads(module.v_proj(student))
     attn = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)  # (N, 1, HW, HW)
     return (attn @ v)[:, 0].transpose(1, 2).reshape(n, c, h, w)
+
+
+def small_repeats(args):
+    return 3 * args.repeats
 
 
 def make_case(h, w, c, device, seed=0):
@@ -257,9 +264,14 @@ def timed(arm, case, device):
     return time.perf_counter() - start
 
 
-def estimate_peak(arm, hw, previous):
+def math_bytes(hw, c):
+    """What a math path holds at least: 3 HW x HW fp32 matrices, plus Q, K, V and their gradients."""
+    return MATH_COPIES * hw * hw * 4 + 2 * hw * (2 * max(1, c // 2) + c) * 4
+
+
+def estimate_peak(arm, hw, c, previous):
     """Bytes a case is expected to need: see the module docstring."""
-    analytic = MATH_COPIES * hw * hw * 4
+    analytic = math_bytes(hw, c)
     if arm not in previous:
         return analytic
     prev_hw, prev_bytes, kernels = previous[arm]
@@ -276,7 +288,7 @@ def run_width(c, sizes, args, device, measure, limit):
         hw = h * w
         row = {}
         for arm in ARMS:
-            estimate = estimate_peak(arm, hw, previous)
+            estimate = estimate_peak(arm, hw, c, previous)
             if estimate > limit:
                 row[arm] = dict(skipped=estimate)
                 print(f"  {h}x{w} C={c} {arm}: skipped, needs ~{estimate / 2**30:.1f} GiB", file=sys.stderr,
@@ -293,14 +305,16 @@ def run_width(c, sizes, args, device, measure, limit):
             print(f"  {h}x{w} C={c}: timing", file=sys.stderr, flush=True)
             cases = {arm: make_case(h, w, c, device) for arm in ran}
             times = {arm: [] for arm in ran}
-            for i in range(args.repeats + 1):
+            small = hw <= SMALL_MAP
+            repeats, warmup = (small_repeats(args), 3) if small else (args.repeats, 1)
+            for i in range(warmup + repeats):
                 for arm in ran:
                     t = timed(arm, cases[arm], device)
-                    if i:  # the first round is the warm-up
+                    if i >= warmup:  # the first rounds are the warm-up
                         times[arm].append(t)
             del cases
             for arm in ran:
-                row[arm].update(seconds=statistics.median(times[arm]), runs=args.repeats)
+                row[arm].update(seconds=statistics.median(times[arm]), runs=repeats)
         results[(h, w)] = row
     return results
 
@@ -360,8 +374,10 @@ def attention_table(results, args, device, elapsed):
     memory = "CUDA allocator peak above the step's start" if device.type == "cuda" else \
         "peak resident-memory growth of a fresh process running the step once"
     lines = [f"Part 1 -- STCA-FF attention. device: {device} ({machine}), torch {torch.__version__}; "
-             f"batch 1, fp32, forward + backward; time: median of {args.repeats} after 1 warm-up unless "
-             f"marked; memory: {memory}; {elapsed:.0f} s", "",
+             f"batch 1, fp32, forward + backward; time: median of {args.repeats} after 1 warm-up "
+             f"({small_repeats(args)} after 3 up to {SMALL_MAP} positions), "
+             f"'1 run' = the memory measurement's single step; "
+             f"memory: {memory}; {elapsed:.0f} s", "",
              "| map | positions | C (C_qk) | HW x HW fp32 matrix | STCA ms | plain ms | STCA / plain time "
              "| STCA peak MiB | plain peak MiB | plain / STCA peak |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -430,6 +446,8 @@ def build_step_modules(args, device, tmp):
 
 def run_step(args, device):
     warnings.filterwarnings("ignore", message=".*self.log.*")  # steps run outside a Trainer here
+    for noise in (".*pkg_resources.*", ".*build_loss.*", ".*avg_non_ignore.*"):  # library import chatter
+        warnings.filterwarnings("ignore", message=noise)
     with tempfile.TemporaryDirectory() as tmp:
         modules, batches = build_step_modules(args, device, tmp)
         acam = modules["acam"]
@@ -488,7 +506,8 @@ def step_table(med, times, logits_shape, params, args, device, elapsed):
              f"{params['acam'] * 1e3:.1f} k parameters (mimic's {params['mimic'] * 1e3:.1f} k)", "",
              "| phase | median ms | min ms | max ms |", "|---|---|---|---|"]
     for name, value in med.items():
-        lines.append(f"| {name} | {value * 1000:.1f} | {min(times[name]) * 1000:.1f} | {max(times[name]) * 1000:.1f} |")
+        lo, hi = min(times[name]) * 1000, max(times[name]) * 1000
+        lines.append(f"| {name} | {value * 1000:.1f} | {lo:.1f} | {hi:.1f} |")
     verdict = "MET" if a / s <= STEP_GOAL else "NOT MET"
     lines += ["", "| ratio | value | note |", "|---|---|---|",
               f"| ACAM step / student-alone step | **{a / s:.2f}** | goal <= {STEP_GOAL}: {verdict} |",
