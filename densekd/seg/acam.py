@@ -51,17 +51,20 @@ class StudentTeacherCrossAttention(nn.Module):
 
     (N, C, H, W) x 2 -> (N, C, H, W). ``query='teacher'`` (default, the paper's) or ``'student'``.
     ``kv_pool`` > 1 average-pools the key/value side by that factor (memory for huge maps).
+    ``residual`` adds the query map to the output (not in the paper's description: every output
+    position is a convex combination of the same V rows, so without it the fused map — and the
+    spatial masks made from it — can lose the positions' differences; see the README).
     """
 
     sides = ("teacher", "student")
 
-    def __init__(self, channels, query="teacher", qk_channels=None, kv_pool=1):
+    def __init__(self, channels, query="teacher", qk_channels=None, kv_pool=1, residual=False):
         super().__init__()
         if query not in self.sides:
             raise ValueError(f"query must be one of {self.sides}, got {query!r}")
         if kv_pool < 1:
             raise ValueError(f"kv_pool must be >= 1, got {kv_pool}")
-        self.query, self.kv_pool = query, kv_pool
+        self.query, self.kv_pool, self.residual = query, kv_pool, residual
         qk_channels = qk_channels or max(1, channels // 2)
         self.q_proj = nn.Conv2d(channels, qk_channels, 1)
         self.k_proj = nn.Conv2d(channels, qk_channels, 1)
@@ -86,7 +89,8 @@ class StudentTeacherCrossAttention(nn.Module):
 
         q, k, v = heads(self.q_proj(queries)), heads(self.k_proj(keys)), heads(self.v_proj(keys))
         fused = F.scaled_dot_product_attention(q, k, v, scale=self.q_proj.out_channels ** -0.5)
-        return fused[:, 0, :, :c].transpose(1, 2).reshape(n, c, h, w)
+        fused = fused[:, 0, :, :c].transpose(1, 2).reshape(n, c, h, w)
+        return fused + queries if self.residual else fused
 
 
 def masked_feature_loss(diff_sq, masks, mode):
@@ -122,7 +126,7 @@ class ACAMDistiller(Distiller):
     def __init__(self, student_features, teacher_features, num_masks=19, query="teacher",
                  masks=("spatial", "channel"), alpha=1.0, lambda_div=1.0, kv_pool=1,
                  adapter=dict(type="ConvAdapter", kernel_size=1, norm=False), detach_masks=False,
-                 warmup_iters=0):
+                 residual=False, warmup_iters=0):
         masks = tuple(masks)
         if not masks or set(masks) - set(self.mask_kinds):
             raise ValueError(f"masks must be a non-empty subset of {self.mask_kinds}, got {masks!r}")
@@ -134,6 +138,7 @@ class ACAMDistiller(Distiller):
                              f"student and {len(self.teacher_features)} teacher paths")
         self.num_masks, self.query, self.masks = num_masks, query, masks
         self.kv_pool, self.adapter_cfg, self.detach_masks = kv_pool, adapter, detach_masks
+        self.residual = residual
         self.pairs = nn.ModuleList()  # per feature pair: align, fuse, mask units (filled by materialize)
 
     @staticmethod
@@ -156,7 +161,8 @@ class ACAMDistiller(Distiller):
             s_width, t_width = s_levels[0].shape[1], t_levels[0].shape[1]
             pair = nn.ModuleDict(dict(
                 align=build(dict(self.adapter_cfg, in_channels=s_width, out_channels=t_width)),
-                fuse=StudentTeacherCrossAttention(t_width, self.query, kv_pool=self.kv_pool),
+                fuse=StudentTeacherCrossAttention(t_width, self.query, kv_pool=self.kv_pool,
+                                                  residual=self.residual),
                 **{kind: LearnableSelectionMasks(t_width, self.num_masks, kind) for kind in self.masks}))
             self.pairs.append(pair.to(t_levels[0].device))
 

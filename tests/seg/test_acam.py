@@ -311,3 +311,13 @@ def test_built_from_the_registry(scope, restore_scope):
     assert distiller.pairs[0]["fuse"].q_proj.out_channels == 9
     assert set(distiller(logits, {"decode_head.conv_seg": torch.randn(1, 19, 8, 8)})) == {
         "loss_acam_spatial", "loss_acam_channel", "loss_acam_div"}
+
+
+def test_residual_switch_adds_the_query_map():
+    torch.manual_seed(0)
+    teacher, student = torch.randn(2, 19, 4, 6), torch.randn(2, 19, 4, 6)
+    for query, query_map in (("teacher", teacher), ("student", student)):
+        plain = StudentTeacherCrossAttention(19, query=query)
+        residual = StudentTeacherCrossAttention(19, query=query, residual=True)
+        residual.load_state_dict(plain.state_dict())
+        torch.testing.assert_close(residual(teacher, student), plain(teacher, student) + query_map)
