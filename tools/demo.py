@@ -38,31 +38,48 @@ def run(cmd):
 
 
 def train_and_test(config, work_dir, seed, options=()):
-    """Train (or resume, or skip when finished) and test one config; return its metrics and summary."""
+    """Train (or resume, or skip when finished) and test one config; return its metrics and summary.
+    A run that diverged (its summary says so) has no metrics: ``({}, summary)``."""
     summary_path = os.path.join(work_dir, "train_summary.json")
     options = ["--cfg-options", f"seed={seed}", *options]
     if not os.path.exists(summary_path):
         resume = ["--resume"] if os.path.exists(os.path.join(work_dir, "last.ckpt")) else []
-        run(["tools/train.py", config, "--work-dir", work_dir, *options, *resume])
+        try:
+            run(["tools/train.py", config, "--work-dir", work_dir, *options, *resume])
+        except subprocess.CalledProcessError:
+            if not os.path.exists(summary_path):  # not a divergence: a real failure
+                raise
+    with open(summary_path) as f:
+        summary = json.load(f)
+    if summary.get("diverged"):
+        print(f"{work_dir}: {summary['diverged']}", flush=True)
+        return {}, summary
     if not os.path.exists(os.path.join(work_dir, "metrics.json")):
         run(["tools/test.py", config, os.path.join(work_dir, "last.ckpt"), "--work-dir", work_dir, *options])
     with open(os.path.join(work_dir, "metrics.json")) as f:
         metrics = json.load(f)
-    with open(summary_path) as f:
-        summary = json.load(f)
     return metrics, summary
+
+
+def diverged_cell(summary):
+    """'diverged at step N' for a run that stopped on a non-finite loss."""
+    return f"diverged at step {summary['iterations']}"
 
 
 def detection_row(config, work_dir, seed, options=()):
     """Train and test a detector; its row of the results table."""
     metrics, summary = train_and_test(config, work_dir, seed, options)
-    return {"seed": seed, "bbox mAP": metrics["coco/bbox_mAP"], "mAP50": metrics["coco/bbox_mAP_50"],
-            "iterations": summary["iterations"], "train time (s)": round(summary["train_time_s"])}
+    scores = {"bbox mAP": metrics["coco/bbox_mAP"], "mAP50": metrics["coco/bbox_mAP_50"]} if metrics else \
+        {"bbox mAP": diverged_cell(summary)}
+    return {"seed": seed, **scores, "iterations": summary["iterations"], "train time (s)": round(summary["train_time_s"])}
 
 
 def mean_row(name, rows, columns=("bbox mAP", "mAP50", "train time (s)")):
     """Mean ± sample standard deviation of the metric ``columns`` over seeds."""
-    row = {"model": f"{name}: mean of {len(rows)}", "seed": "-"}
+    rows = [r for r in rows if not str(r[columns[0]]).startswith("diverged")]
+    if len(rows) < 2:
+        return {"model": f"{name}: too few finished runs for a mean", "seed": "-"}
+    row = {"model": f"{name}: mean of {len(rows)} finished runs", "seed": "-"}
     for col in columns:
         values = [r[col] for r in rows]
         digits = 0 if col == "train time (s)" else 3
@@ -122,8 +139,9 @@ OV_METRICS = {"AP50 novel": "ov/AP50_novel", "AP50 base": "ov/AP50_base", "AP50 
 def ov_row(name, config, work_dir, seed, options=()):
     """Train and test an open-vocabulary detector; its row of the OV table."""
     metrics, summary = train_and_test(config, work_dir, seed, options)
-    return {"model": name, "seed": seed, **{col: metrics[key] for col, key in OV_METRICS.items()},
-            "train time (s)": round(summary["train_time_s"])}
+    scores = {col: metrics[key] for col, key in OV_METRICS.items()} if metrics else \
+        {"AP50 novel": diverged_cell(summary)}
+    return {"model": name, "seed": seed, **scores, "train time (s)": round(summary["train_time_s"])}
 
 
 def ov_detectors(out, seeds, ablation_seeds):
@@ -182,8 +200,8 @@ SEG_COLUMNS = ["model", "seed", "mIoU", "mAcc", "aAcc", "train time (s)"]
 def seg_row(name, config, work_dir, seed, options=()):
     """Train and test a segmentor; its row of the segmentation table."""
     metrics, summary = train_and_test(config, work_dir, seed, options)
-    return {"model": name, "seed": seed, **{k: metrics[k] for k in ("mIoU", "mAcc", "aAcc")},
-            "train time (s)": round(summary["train_time_s"])}
+    scores = {k: metrics[k] for k in ("mIoU", "mAcc", "aAcc")} if metrics else {"mIoU": diverged_cell(summary)}
+    return {"model": name, "seed": seed, **scores, "train time (s)": round(summary["train_time_s"])}
 
 
 def segmentation(out, seeds, ablation_seeds):

@@ -47,15 +47,23 @@ def main(argv=None):
     module = DistillModule.from_config(cfg, init_weights=ckpt_path is None)
     trainer = build_trainer(cfg, work_dir, args.devices, args.accelerator)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    elapsed = time.perf_counter() - start
+
+    def write_summary(**extra):
+        if trainer.is_global_zero:
+            summary = dict(config=args.config, iterations=trainer.global_step,
+                           train_time_s=round(time.perf_counter() - start, 1), resumed_from=ckpt_path, **extra)
+            with open(os.path.join(work_dir, "train_summary.json"), "w") as f:
+                json.dump(summary, f, indent=2)
+
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except FloatingPointError as err:  # a diverged run is a result too: say so where tables look
+        write_summary(diverged=str(err))
+        raise
     trainer.save_checkpoint(last_checkpoint(work_dir))  # the final state, whatever the interval
+    write_summary()
     if trainer.is_global_zero:
-        summary = dict(config=args.config, iterations=trainer.global_step, train_time_s=round(elapsed, 1),
-                       resumed_from=ckpt_path)
-        with open(os.path.join(work_dir, "train_summary.json"), "w") as f:
-            json.dump(summary, f, indent=2)
-        print(f"trained {trainer.global_step} iterations in {elapsed:.0f} s; "
+        print(f"trained {trainer.global_step} iterations in {time.perf_counter() - start:.0f} s; "
               f"checkpoint: {last_checkpoint(work_dir)}")
     return trainer
 

@@ -1,4 +1,6 @@
 """Bad input stops with a message that names what was wrong, the value seen and what to do."""
+import json
+
 import pytest
 import torch
 
@@ -60,6 +62,8 @@ def test_nan_loss_stops_naming_step_and_loss_and_keeps_last_checkpoint(shapes_ro
     last = torch.load(tmp_path / "last.ckpt", map_location="cpu", weights_only=True)
     assert last["global_step"] == 2
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+    summary = json.load(open(tmp_path / "train_summary.json"))  # where tools/demo.py reports it from
+    assert summary["iterations"] == 2 and summary["diverged"].startswith("non-finite loss at step 2")
 
 
 def test_teacher_without_distiller(shapes_root, teacher_ckpt, tmp_path):
