@@ -24,6 +24,16 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="session")
+def street_root(tmp_path_factory):
+    """Synthetic street scenes in the Cityscapes layout: 4 train and 2 val images of 64x128."""
+    from densekd.data.cityscapes import make_street_scenes
+
+    root = tmp_path_factory.mktemp("cityscapes")
+    make_street_scenes(str(root), num_train=4, num_val=2, size=(64, 128), seed=0)
+    return str(root)
+
+
+@pytest.fixture(scope="session")
 def shapes_root(tmp_path_factory):
     """A 12-image shapes dataset in COCO format (8 train, 4 val)."""
     from densekd.data.shapes import make_shapes_coco

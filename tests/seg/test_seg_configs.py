@@ -35,16 +35,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="session")
-def street_root(tmp_path_factory):
-    """Synthetic street scenes in the Cityscapes layout: 4 train and 2 val images of ``IMAGE``."""
-    from densekd.data.cityscapes import make_street_scenes
-
-    root = tmp_path_factory.mktemp("cityscapes")
-    make_street_scenes(str(root), num_train=4, num_val=2, size=IMAGE, seed=0)
-    return str(root)
-
-
-@pytest.fixture(scope="session")
 def seg_teacher_ckpt(tmp_path_factory):
     """The R101 teacher config's model with random weights, saved as a native checkpoint."""
     from densekd.core.config import load_config

@@ -1,5 +1,6 @@
 """The segmentation wing through the core: mmseg configs build densekd's parts (the plugin), the
 student exports to plain mmseg, inheritance and local-weights checks."""
+import json
 import os
 import subprocess
 import sys
@@ -135,3 +136,17 @@ def test_dataset_meta_falls_back_to_the_dataset_class():
     assert len(meta["classes"]) == 19 and meta["classes"][-1] == "bicycle"
     assert tuple(meta["palette"][0]) == (128, 64, 128)
     assert dataset_meta(load_config("configs/demo/faster_rcnn_student_shapes.py"))["classes"][0] == "circle"
+
+
+def test_test_tool_prints_the_per_class_table_and_writes_metrics(student_checkpoint, street_root, tmp_path, capsys):
+    checkpoint, _ = student_checkpoint
+    options = [f"test_dataloader.dataset.data_root={street_root}", "test_dataloader.num_workers=0"]
+    metrics = load_tool("test").main([STUDENT_CFG, checkpoint, "--work-dir", str(tmp_path), "--accelerator", "cpu",
+                                      "--cfg-options", *options])
+    written = json.load(open(tmp_path / "metrics.json"))
+    assert set(written) >= {"mIoU", "mAcc", "aAcc", "IoU.road", "Acc.bicycle"}
+    assert written["mIoU"] == metrics["mIoU"] and 0.0 <= written["aAcc"] <= 100.0
+    ious = [v for k, v in written.items() if k.startswith("IoU.") and v is not None]  # None: absent class
+    assert abs(sum(ious) / len(ious) - written["mIoU"]) < 0.01
+    out = capsys.readouterr().out
+    assert "| class | IoU | Acc |" in out and "| road |" in out and "| mIoU |" in out

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from conftest import as_argv, load_tool
-from densekd.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, make_street_scenes
+from densekd.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 from densekd.seg import visualize as vis
 
 TEACHER_CFG = "configs/demo/deeplabv3_teacher_streets.py"
@@ -94,11 +94,10 @@ def test_legend_and_channel_matrix_draw_every_colour():
 
 # --- end to end ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, street_root):
     """Tiny street scenes, a 2-iteration teacher and a 2-iteration ACAM run distilled from it."""
     base = tmp_path_factory.mktemp("seg_visualize")
-    root = str(base / "streets")
-    make_street_scenes(root, num_train=4, num_val=2, size=SIZE, seed=0)
+    root = street_root
     h, w = SIZE
     options = {
         **{f"{split}_dataloader.dataset.data_root": root for split in ("train", "val", "test")},
