@@ -22,8 +22,15 @@ def test_ctrl_c_saves_last_checkpoint_and_resume_finishes(shapes_root, tmp_path)
     deadline = time.time() + 120
     while b"| 5/10000" not in output and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)  # wait until a few iterations have run
+    waited = time.time() - deadline + 120
     proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=120)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:  # say where the run was, not just that it hung
+        proc.kill()
+        reader.join()
+        raise AssertionError(f"no exit within 120 s of SIGINT (sent after {waited:.0f} s); output tail:\n"
+                             + output.decode(errors="replace")[-3000:]) from None
     reader.join()
     text = output.decode(errors="replace")
     assert "Continue by running the same command with --resume" in text, text[-2000:]
