@@ -15,7 +15,10 @@ def test_ctrl_c_saves_last_checkpoint_and_resume_finishes(shapes_root, tmp_path)
     work_dir = str(tmp_path / "interrupted")
     cmd = [sys.executable, "tools/train.py", STUDENT_CFG, "--work-dir", work_dir, "--accelerator", "cpu",
            *as_argv(data_options(shapes_root, iters=10_000))]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # The child must see Ctrl-C as a shell gives it: a disposition of SIG_IGN left in this process
+    # (a library that ignored SIGINT while shutting down) would be inherited and swallow the signal.
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     output = bytearray()
     reader = threading.Thread(target=lambda: [output.extend(chunk) for chunk in iter(lambda: proc.stdout.read(64), b"")])
     reader.start()
