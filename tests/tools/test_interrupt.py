@@ -11,14 +11,21 @@ import torch
 from conftest import REPO, STUDENT_CFG, as_argv, data_options
 
 
+def reset_sigint():
+    """In the child before exec: SIGINT handled by default and not blocked."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_saves_last_checkpoint_and_resume_finishes(shapes_root, tmp_path):
     work_dir = str(tmp_path / "interrupted")
     cmd = [sys.executable, "tools/train.py", STUDENT_CFG, "--work-dir", work_dir, "--accelerator", "cpu",
            *as_argv(data_options(shapes_root, iters=10_000))]
-    # The child must see Ctrl-C as a shell gives it: a disposition of SIG_IGN left in this process
-    # (a library that ignored SIGINT while shutting down) would be inherited and swallow the signal.
+    # The child must get Ctrl-C as from a shell. In the full suite (not alone) it once trained on
+    # after SIGINT: an ignored or blocked SIGINT inherited from this process is the likely cause
+    # (not pinned down: a probe found the disposition at its default), so reset both in the child.
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=reset_sigint)
     output = bytearray()
     reader = threading.Thread(target=lambda: [output.extend(chunk) for chunk in iter(lambda: proc.stdout.read(64), b"")])
     reader.start()
