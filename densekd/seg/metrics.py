@@ -54,7 +54,7 @@ from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from densekd.core.registry import METRICS
 
-__all__ = ["SegmentationMetric", "confusion_to_metrics"]
+__all__ = ["SegmentationMetric", "confusion_to_metrics", "image_confusion"]
 
 
 def _field(obj, name):
@@ -111,6 +111,28 @@ def _native_bincount():
         torch.use_deterministic_algorithms(True, warn_only=warn_only)
 
 
+def image_confusion(pred, gt, num_classes, ignore_index=255):
+    """One image's dense ``(K + 1, K + 1)`` confusion matrix (rows: ground truth), a torch tensor.
+
+    Pixels whose ground truth is ``ignore_index`` are dropped; any other label outside ``[0, K)``
+    goes to bin ``K``.
+    """
+    k = num_classes
+    pred = torch.as_tensor(pred).squeeze().long().flatten()
+    gt = torch.as_tensor(gt).squeeze().to(pred.device).long().flatten()
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction and ground truth differ in size: {tuple(pred.shape)} vs "
+                         f"{tuple(gt.shape)}")
+    keep = gt != ignore_index
+    pred, gt = pred[keep], gt[keep]
+    pred = torch.where((pred >= 0) & (pred < k), pred, k)
+    gt = torch.where((gt >= 0) & (gt < k), gt, k)
+    # ignore pixels are gone already (an ignore_index equal to the out-of-range bin K would
+    # otherwise drop pixels mmseg keeps), so torchmetrics needs no ignore_index of its own
+    with _native_bincount():
+        return multiclass_confusion_matrix(pred, gt, num_classes=k + 1, ignore_index=None, validate_args=False)
+
+
 @METRICS.register_module()
 class SegmentationMetric(BaseMetric):
     """mIoU / mAcc / aAcc and per-class IoU / Acc of semantic segmentation (see the module docstring).
@@ -163,35 +185,13 @@ class SegmentationMetric(BaseMetric):
         return len(self.class_names)
 
     # --- per image ---------------------------------------------------------------------------------
-    def image_confusion(self, pred, gt, num_classes=None):
-        """The dense ``(K + 1, K + 1)`` confusion matrix (rows: ground truth) of one image.
-
-        Pixels whose ground truth is ``ignore_index`` are dropped; any other label outside ``[0, K)``
-        goes to bin ``K``.
-        """
-        k = self.num_classes if num_classes is None else num_classes
-        pred = torch.as_tensor(pred).squeeze().long().flatten()
-        gt = torch.as_tensor(gt).squeeze().to(pred.device).long().flatten()
-        if pred.shape != gt.shape:
-            raise ValueError(f"prediction and ground truth differ in size: {tuple(pred.shape)} vs "
-                             f"{tuple(gt.shape)}")
-        keep = gt != self.ignore_index
-        pred, gt = pred[keep], gt[keep]
-        pred = torch.where((pred >= 0) & (pred < k), pred, k)
-        gt = torch.where((gt >= 0) & (gt < k), gt, k)
-        # ignore pixels are gone already (an ignore_index equal to the out-of-range bin K would
-        # otherwise drop pixels mmseg keeps), so torchmetrics needs no ignore_index of its own
-        with _native_bincount():
-            return multiclass_confusion_matrix(pred, gt, num_classes=k + 1, ignore_index=None,
-                                               validate_args=False)
-
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Keep each image's confusion matrix, sparsely: ``(flat indices, counts)`` of its non-zero cells."""
         k = self.num_classes
         for sample in data_samples:
             pred = _field(_field(sample, "pred_sem_seg"), "data")
             gt = _field(_field(sample, "gt_sem_seg"), "data")
-            flat = self.image_confusion(pred, gt, k).flatten().cpu().numpy()
+            flat = image_confusion(pred, gt, k, self.ignore_index).flatten().cpu().numpy()
             index = np.flatnonzero(flat)
             self.results.append((index.astype(np.int64), flat[index].astype(np.int64)))
 

@@ -30,10 +30,11 @@ from PIL import Image, ImageDraw
 from densekd.core.config import dataset_meta, load_config
 from densekd.core.module import DistillModule, load_state_dict_file, load_student_weights
 from densekd.core.registry import build, use_scope
+from densekd.seg.metrics import confusion_to_metrics, image_confusion
 
 __all__ = [
     "IGNORE_INDEX", "IGNORE_COLOUR", "seg_meta", "colorize_label_map", "gt_path_for_image", "load_label_map",
-    "image_confusion", "image_miou", "titled_tile", "legend_strip", "stack_rows", "inference_pipeline",
+    "image_miou", "titled_tile", "legend_strip", "stack_rows", "inference_pipeline",
     "load_segmentor", "predict_label_map", "render_seg_grid", "load_distill_module", "prepare_inputs",
     "extract_acam_masks", "mask_class_hints", "heat_colours", "mask_overlay", "render_mask_overlays",
     "render_channel_matrix", "render_acam_masks",
@@ -115,29 +116,12 @@ def load_label_map(path):
         return np.asarray(image).astype(np.uint8) if image.mode in ("L", "P") else np.asarray(image)
 
 
-def image_confusion(pred, gt, num_classes, ignore_index=IGNORE_INDEX):
-    """One image's ``(K + 1, K + 1)`` confusion matrix (rows: ground truth, columns: prediction), as
-    :class:`~densekd.seg.metrics.SegmentationMetric` keeps it: ground-truth ``ignore_index`` pixels are
-    dropped, any other label outside ``[0, K)`` goes to bin K."""
-    pred, gt = np.asarray(pred).astype(np.int64).ravel(), np.asarray(gt).astype(np.int64).ravel()
-    if pred.shape != gt.shape:
-        raise ValueError(f"prediction and ground truth differ in size: {np.asarray(pred).shape} vs "
-                         f"{np.asarray(gt).shape}")
-    keep = gt != ignore_index
-    pred, gt = pred[keep], gt[keep]
-    k = num_classes
-    pred = np.where((pred >= 0) & (pred < k), pred, k)
-    gt = np.where((gt >= 0) & (gt < k), gt, k)
-    return np.bincount(gt * (k + 1) + pred, minlength=(k + 1) ** 2).reshape(k + 1, k + 1)
-
-
 def image_miou(pred, gt, num_classes, ignore_index=IGNORE_INDEX):
     """One image's mIoU as a fraction (``SegmentationMetric``'s rule on this image alone: a class absent
     from both maps is left out, one predicted but absent from the ground truth counts as IoU 0);
     NaN when the ground truth has no labelled pixel."""
-    from densekd.seg.metrics import confusion_to_metrics
-
-    _, iou, _ = confusion_to_metrics(image_confusion(pred, gt, num_classes, ignore_index), num_classes)
+    confusion = image_confusion(np.asarray(pred), np.asarray(gt), num_classes, ignore_index)
+    _, iou, _ = confusion_to_metrics(confusion.numpy(), num_classes)
     iou = iou[np.isfinite(iou)]
     return float(iou.mean()) if iou.size else float("nan")
 
