@@ -37,7 +37,7 @@ from densekd.data.shapes import _check_int  # one integer-argument check for bot
 
 __all__ = [
     "CityscapesLabel", "CITYSCAPES_LABELS", "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE",
-    "STREET_SCENE_CITIES", "label_ids_to_train_ids", "colorize_train_ids", "find_label_id_files",
+    "STREET_SCENE_CITIES", "label_ids_to_train_ids", "colorize_label_map", "colorize_train_ids", "find_label_id_files",
     "convert_label_ids",
     "make_street_scenes",
 ]
@@ -98,8 +98,6 @@ _TRAIN_ID_LUT = np.full(256, IGNORE_INDEX, dtype=np.uint8)  # label id -> trainI
 for _label in CITYSCAPES_LABELS:
     if _label.id >= 0 and 0 <= _label.train_id < 255:
         _TRAIN_ID_LUT[_label.id] = _label.train_id
-_PALETTE_LUT = np.zeros((256, 3), dtype=np.uint8)  # trainId -> colour (255 stays black)
-_PALETTE_LUT[: len(CITYSCAPES_PALETTE)] = CITYSCAPES_PALETTE
 
 _LABEL_IDS_SUFFIX = "_gtFine_labelIds.png"
 _TRAIN_IDS_SUFFIX = "_gtFine_labelTrainIds.png"
@@ -124,15 +122,22 @@ def label_ids_to_train_ids(label_ids):
     return out
 
 
+def colorize_label_map(label_map, palette=CITYSCAPES_PALETTE, ignore_colour=(0, 0, 0)):
+    """(H, W) integer labels -> (H, W, 3) uint8: label k gets ``palette[k]``; the ignore index (255)
+    and any label outside ``[0, len(palette))`` get ``ignore_colour`` (black)."""
+    labels = np.asarray(label_map)
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"a label map must hold integers, got dtype {labels.dtype}")
+    if labels.ndim != 2:
+        raise ValueError(f"a label map must be (H, W), got shape {labels.shape}")
+    lut = np.array(list(palette) + [ignore_colour], dtype=np.uint8).reshape(-1, 3)
+    index = np.where((labels >= 0) & (labels < len(palette)), labels, len(palette))
+    return lut[index]
+
+
 def colorize_train_ids(train_ids):
     """(H, W) trainIds -> (H, W, 3) uint8 in the Cityscapes palette; 255 (and unknown) black."""
-    ids = np.asarray(train_ids)
-    if not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"train ids must be an integer array, got dtype {ids.dtype}")
-    out = np.zeros(ids.shape + (3,), dtype=np.uint8)
-    valid = (ids >= 0) & (ids < 256)
-    out[valid] = _PALETTE_LUT[ids[valid]]
-    return out
+    return colorize_label_map(train_ids, CITYSCAPES_PALETTE)
 
 
 def find_label_id_files(gt_root):

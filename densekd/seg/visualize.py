@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw
 from densekd.core.config import dataset_meta, load_config
 from densekd.core.module import DistillModule, load_state_dict_file, load_student_weights
 from densekd.core.registry import build, use_scope
+from densekd.data.cityscapes import colorize_label_map
 from densekd.seg.metrics import confusion_to_metrics, image_confusion
 
 __all__ = [
@@ -77,19 +78,6 @@ def seg_meta(cfg=None, num_classes=None):
     if not palette or len(palette) < len(classes):
         palette = _hue_palette(len(classes))
     return list(classes), [tuple(int(v) for v in c) for c in palette[:len(classes)]]
-
-
-def colorize_label_map(label_map, palette, ignore_colour=IGNORE_COLOUR):
-    """(H, W) integer labels -> (H, W, 3) uint8: label k gets ``palette[k]``; the ignore index (255)
-    and any label outside ``[0, len(palette))`` get ``ignore_colour`` (black)."""
-    labels = np.asarray(label_map)
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"a label map must hold integers, got dtype {labels.dtype}")
-    if labels.ndim != 2:
-        raise ValueError(f"a label map must be (H, W), got shape {labels.shape}")
-    lut = np.array(list(palette) + [ignore_colour], dtype=np.uint8).reshape(-1, 3)
-    index = np.where((labels >= 0) & (labels < len(palette)), labels, len(palette))
-    return lut[index]
 
 
 # --- ground truth and per-image scores ------------------------------------------------------------
