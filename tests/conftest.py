@@ -43,24 +43,22 @@ def shapes_root(tmp_path_factory):
     return str(root)
 
 
+def quick_run_options(root, iters=2, ann_file=None):
+    """``--cfg-options`` shared by every quick test run: the loaders on ``root`` (batch 2, no workers),
+    ``iters`` iterations, no validation or checkpoint on the way; ``ann_file``: the evaluators' file."""
+    options = {f"{split}_dataloader.dataset.data_root": root for split in ("train", "val", "test")}
+    options.update({f"{split}_dataloader.num_workers": 0 for split in ("train", "val", "test")})
+    if ann_file is not None:
+        options.update({"val_evaluator.ann_file": ann_file, "test_evaluator.ann_file": ann_file})
+    options.update({"train_dataloader.batch_size": 2, "train_cfg.max_iters": iters,
+                    "train_cfg.val_interval": 1000, "train_cfg.checkpoint_interval": 1000})
+    return options
+
+
 def data_options(root, iters=2, **extra):
     """``--cfg-options`` pointing a shapes config at ``root``, for ``iters`` quick iterations."""
-    ann = os.path.join(root, "annotations", "instances_val.json")
-    options = {
-        "train_dataloader.dataset.data_root": root,
-        "val_dataloader.dataset.data_root": root,
-        "test_dataloader.dataset.data_root": root,
-        "val_evaluator.ann_file": ann,
-        "test_evaluator.ann_file": ann,
-        "train_dataloader.num_workers": 0,
-        "val_dataloader.num_workers": 0,
-        "test_dataloader.num_workers": 0,
-        "train_dataloader.batch_size": 2,
-        "train_cfg.max_iters": iters,
-        "train_cfg.val_interval": 1000,
-        "train_cfg.checkpoint_interval": 1000,
-        "lr_schedule.warmup_iters": 0,
-    }
+    options = quick_run_options(root, iters, os.path.join(root, "annotations", "instances_val.json"))
+    options["lr_schedule.warmup_iters"] = 0
     options.update(extra)
     return options
 

@@ -15,7 +15,7 @@ import shutil
 import pytest
 import torch
 
-from conftest import as_argv, load_tool
+from conftest import as_argv, load_tool, quick_run_options
 
 train_tool = load_tool("train")
 
@@ -82,27 +82,15 @@ def det_teacher_ckpt(tmp_path_factory):
 
 def det_options(root, iters=2, **extra):
     """``--cfg-options`` for a quick run of a COCO config on ``root``."""
-    val_ann = os.path.join(root, "annotations", "instances_val2017.json")
-    options = {
-        "train_dataloader.dataset.data_root": root,
-        "val_dataloader.dataset.data_root": root,
-        "test_dataloader.dataset.data_root": root,
-        "val_evaluator.ann_file": val_ann,
-        "test_evaluator.ann_file": val_ann,
-        "train_dataloader.num_workers": 0,
-        "val_dataloader.num_workers": 0,
-        "test_dataloader.num_workers": 0,
-        "train_dataloader.batch_size": 2,
+    options = quick_run_options(root, iters, os.path.join(root, "annotations", "instances_val2017.json"))
+    options.update({
         # mmdet's coco_detection pipelines: train 0 load, 1 annotations, 2 Resize, ...; test 0 load, 1 Resize
         "train_dataloader.dataset.pipeline.2.scale": f"({SIZE},{SIZE})",
         "val_dataloader.dataset.pipeline.1.scale": f"({SIZE},{SIZE})",
         "test_dataloader.dataset.pipeline.1.scale": f"({SIZE},{SIZE})",
         "model.backbone.init_cfg": None,
-        "train_cfg.max_iters": iters,
-        "train_cfg.val_interval": 1000,
-        "train_cfg.checkpoint_interval": 1000,
         "train_cfg.log_interval": 1,
-    }
+    })
     options.update(extra)
     return options
 

@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 
-from conftest import as_argv, load_tool
+from conftest import as_argv, load_tool, quick_run_options
 
 train_tool = load_tool("train")
 
@@ -53,14 +53,8 @@ def seg_options(root, iters=2, pretrained=False, **extra):
     """``--cfg-options`` for a quick run of a Cityscapes config on ``root``."""
     h, w = CROP
     img_h, img_w = IMAGE
-    options = {
-        "train_dataloader.dataset.data_root": root,
-        "val_dataloader.dataset.data_root": root,
-        "test_dataloader.dataset.data_root": root,
-        "train_dataloader.num_workers": 0,
-        "val_dataloader.num_workers": 0,
-        "test_dataloader.num_workers": 0,
-        "train_dataloader.batch_size": 2,
+    options = quick_run_options(root, iters)
+    options.update({
         # mmseg's cityscapes pipeline: 0 load, 1 annotations, 2 RandomResize (x ratio_range 0.5..2),
         # 3 RandomCrop, ...
         "train_dataloader.dataset.pipeline.2.scale": f"({img_w},{img_h})",
@@ -69,11 +63,8 @@ def seg_options(root, iters=2, pretrained=False, **extra):
         "val_dataloader.dataset.pipeline.1.scale": f"({img_w},{img_h})",
         "test_dataloader.dataset.pipeline.1.scale": f"({img_w},{img_h})",
         "model.data_preprocessor.size": f"({h},{w})",
-        "train_cfg.max_iters": iters,
-        "train_cfg.val_interval": 1000,
-        "train_cfg.checkpoint_interval": 1000,
         "train_cfg.log_interval": 1,
-    }
+    })
     if not pretrained:
         options["model.pretrained"] = None
     options.update(extra)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import as_argv, load_tool
+from conftest import as_argv, load_tool, quick_run_options
 from densekd.data.cityscapes import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 from densekd.seg import visualize as vis
 
@@ -99,16 +99,9 @@ def runs(tmp_path_factory, street_root):
     base = tmp_path_factory.mktemp("seg_visualize")
     root = street_root
     h, w = SIZE
-    options = {
-        **{f"{split}_dataloader.dataset.data_root": root for split in ("train", "val", "test")},
-        **{f"{split}_dataloader.num_workers": 0 for split in ("train", "val", "test")},
-        "train_dataloader.batch_size": 2,
-        "train_cfg.max_iters": 2,
-        "train_cfg.val_interval": 1000,
-        "train_cfg.checkpoint_interval": 1000,
-        "model.data_preprocessor.size": f"({h},{w})",
-        "train_dataloader.dataset.pipeline.3.crop_size": f"({h},{w})",
-    }
+    options = {**quick_run_options(root),
+               "model.data_preprocessor.size": f"({h},{w})",
+               "train_dataloader.dataset.pipeline.3.crop_size": f"({h},{w})"}
     train = load_tool("train").main
     common = ["--devices", "1", "--accelerator", "cpu"]
     train([TEACHER_CFG, "--work-dir", str(base / "teacher"), *common, *as_argv(options)])
