@@ -49,6 +49,14 @@ def _group_names(names, depth=2):
     return ", ".join(f"{k} ({n})" for k, n in groups.items()) or "none"
 
 
+def load_matching(model, state):
+    """Load the entries of ``state`` whose name and shape match ``model``'s; return them."""
+    own = model.state_dict()
+    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(matched, strict=False)
+    return matched
+
+
 def load_pretrained_student(student, checkpoint):
     """Start ``student`` from another model's weights (the config's ``load_from``: e.g. a SoCo
     detector, or a detector pretrained on base classes only): every entry whose name and shape match
@@ -57,12 +65,11 @@ def load_pretrained_student(student, checkpoint):
                                               "put the weights file there, or set `load_from` to where it is"),
                          STUDENT_PREFIX)
     own = student.state_dict()
-    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    matched = load_matching(student, state)
     if not matched:
         raise ValueError(f"load_from {checkpoint}: no entry matches the student by name and shape (it has "
                          f"{_group_names(sorted(state), 1)}; the student {_group_names(sorted(own), 1)}) — "
                          "is it a checkpoint of the same kind of model?")
-    student.load_state_dict(matched, strict=False)
     reshaped = sorted(k for k in state if k in own and k not in matched)
     return (f"load_from {checkpoint}: loaded {len(matched)} of the student's {len(own)} entries "
             f"({_group_names(sorted(matched))}); initialised as before: "
@@ -81,7 +88,7 @@ def inherit_teacher_weights(student, teacher, prefixes):
                          "matches the student by name and shape — the widths differ (inheritance needs "
                          "equal neck/head widths), or the prefixes are not top-level module names "
                          f"(the student's are: {sorted({k.split('.')[0] for k in own})})")
-    student.load_state_dict(matched, strict=False)
+    load_matching(student, matched)
     return (f"inherit_from_teacher: {len(matched)} of the student's entries under {list(prefixes)} start from "
             f"the teacher's; kept as initialised for their shape: {_group_names(sorted(set(wanted) - set(matched)))}")
 
