@@ -61,6 +61,12 @@ def train_and_test(config, work_dir, seed, options=()):
     return metrics, summary
 
 
+def seed_rows(name, seeds, row, mean_columns):
+    """``row(seed)`` for each seed, then their mean ± spread when there are several."""
+    runs = [row(seed) for seed in seeds]
+    return runs + ([mean_row(name, runs, mean_columns)] if len(runs) > 1 else [])
+
+
 def diverged_cell(summary):
     """'diverged at step N' for a run that stopped on a non-finite loss."""
     return f"diverged at step {summary['iterations']}"
@@ -152,13 +158,10 @@ def ov_detectors(out, seeds, ablation_seeds):
     cache = [f"teacher.model.cache={os.path.join(out, 'clip_features', 'train')}"]
     rows = []
     for name, config, work, options, ablation in OV_RUNS:
-        runs = []
-        for seed in ablation_seeds if ablation else seeds:
-            opts = shared + (cache if config == OADP_CONFIG else []) + options
-            runs.append(ov_row(name, config, os.path.join(out, f"seed{seed}", work), seed, opts))
-        rows += runs
-        if len(runs) > 1:
-            rows.append(mean_row(name, runs, [*OV_METRICS, "train time (s)"]))
+        opts = shared + (cache if config == OADP_CONFIG else []) + options
+        rows += seed_rows(name, ablation_seeds if ablation else seeds,
+                          lambda seed: ov_row(name, config, os.path.join(out, f"seed{seed}", work), seed, opts),
+                          [*OV_METRICS, "train time (s)"])
     return markdown_table(rows, OV_COLUMNS)
 
 
@@ -169,13 +172,10 @@ def detection(out, seeds):
     rows = [dict(model=TEACHER[0], **detection_row(TEACHER[1], teacher_dir, seed=0))]
     teacher_option = f"teacher.checkpoint={teacher_dir}/last.ckpt"
     for name, config, distilled in STUDENTS:
-        runs = []
-        for seed in seeds:
-            work_dir = os.path.join(out, f"seed{seed}", os.path.basename(config)[:-3])
-            runs.append(dict(model=name, **detection_row(config, work_dir, seed, [teacher_option] if distilled else [])))
-        rows += runs
-        if len(runs) > 1:
-            rows.append(mean_row(name, runs))
+        options = [teacher_option] if distilled else []
+        rows += seed_rows(name, seeds, lambda seed: dict(model=name, **detection_row(
+            config, os.path.join(out, f"seed{seed}", os.path.basename(config)[:-3]), seed, options)),
+            ("bbox mAP", "mAP50", "train time (s)"))
 
     table = markdown_table(rows, COLUMNS)
     seed_names = " ".join(map(str, seeds))
@@ -185,10 +185,10 @@ def detection(out, seeds):
 
 
 SEG_TEACHER = ("teacher (DeepLabV3 R18, width 32)", "configs/demo/deeplabv3_teacher_streets.py")
+SEG_STUDENT_CONFIG = "configs/demo/deeplabv3_student_streets.py"  # the one run without the teacher
 ACAM_SEG_CONFIG = "configs/demo/deeplabv3_acam_streets.py"
 SEG_RUNS = [  # name, config, work-dir name, --cfg-options, ablation (run on the ablation seeds only)
-    ("student alone (DeepLabV3 R18, width 8)", "configs/demo/deeplabv3_student_streets.py",
-     "deeplabv3_student_streets", [], False),
+    ("student alone (DeepLabV3 R18, width 8)", SEG_STUDENT_CONFIG, "deeplabv3_student_streets", [], False),
     ("student + logit mimic (MSE)", "configs/demo/deeplabv3_mimic_streets.py", "deeplabv3_mimic_streets", [], False),
     ("student + ACAM-KD", ACAM_SEG_CONFIG, "deeplabv3_acam_streets", [], False),
     ("ACAM-KD: spatial masks only", ACAM_SEG_CONFIG, "deeplabv3_acam_spatial", ["distiller.masks=[spatial]"], True),
@@ -211,13 +211,10 @@ def segmentation(out, seeds, ablation_seeds):
     rows = [seg_row(SEG_TEACHER[0], SEG_TEACHER[1], teacher_dir, seed=0)]
     teacher_option = f"teacher.checkpoint={teacher_dir}/last.ckpt"
     for name, config, work, options, ablation in SEG_RUNS:
-        runs = []
-        for seed in ablation_seeds if ablation else seeds:
-            distilled = [teacher_option] if config != SEG_RUNS[0][1] else []
-            runs.append(seg_row(name, config, os.path.join(out, f"seed{seed}", work), seed, distilled + options))
-        rows += runs
-        if len(runs) > 1:
-            rows.append(mean_row(name, runs, ["mIoU", "mAcc", "aAcc", "train time (s)"]))
+        options = ([] if config == SEG_STUDENT_CONFIG else [teacher_option]) + options
+        rows += seed_rows(name, ablation_seeds if ablation else seeds,
+                          lambda seed: seg_row(name, config, os.path.join(out, f"seed{seed}", work), seed, options),
+                          ["mIoU", "mAcc", "aAcc", "train time (s)"])
     return markdown_table(rows, SEG_COLUMNS)
 
 

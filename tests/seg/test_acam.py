@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from mmengine.registry import DefaultScope
 
 import densekd  # noqa: F401  (registration)

@@ -1,7 +1,6 @@
 """The segmentation wing through the core: mmseg configs build densekd's parts (the plugin), the
 student exports to plain mmseg, inheritance and local-weights checks."""
 import json
-import os
 import subprocess
 import sys
 
