@@ -13,6 +13,18 @@ TEACHER_CFG = "configs/demo/faster_rcnn_teacher_shapes.py"
 MIMIC_CFG = "configs/demo/faster_rcnn_mimic_shapes.py"
 
 
+@pytest.fixture
+def restore_scope():
+    """Put the default scope (mmdet, mmseg) back as it was after a test that switches it."""
+    from densekd.core.registry import use_scope
+    from mmengine.registry import DefaultScope
+
+    current = DefaultScope.get_current_instance()
+    yield
+    if current is not None:
+        use_scope(current.scope_name)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One intra-op thread for a module of small-model training runs: on a shared 2-core machine two

@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-from mmengine.registry import DefaultScope
 
 import densekd  # noqa: F401  (registration)
 from densekd.core.losses import dice_diversity_loss
@@ -289,14 +288,6 @@ def test_gradients_reach_student_and_mask_units():
     for part in (pair["spatial"].units, pair["channel"].units, pair["fuse"].q_proj.weight,
                  pair["fuse"].k_proj.weight, pair["align"].conv.weight):
         assert part.grad is not None and part.grad.abs().sum() > 0
-
-
-@pytest.fixture
-def restore_scope():
-    current = DefaultScope.get_current_instance()
-    yield
-    if current is not None:
-        use_scope(current.scope_name)
 
 
 @pytest.mark.parametrize("scope", ["mmseg", "mmdet"])

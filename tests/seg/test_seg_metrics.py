@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from mmengine.evaluator import Evaluator
-from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
@@ -57,7 +56,7 @@ def mmseg_reference(samples, ignore_index=255):
     from mmseg.utils import register_all_modules
 
     register_all_modules(init_default_scope=False)
-    metric = SEG_METRICS.build(dict(type="IoUMetric", iou_metrics=["mIoU"], ignore_index=ignore_index))
+    metric = SEG_METRICS.build(dict(type="IoUMetric", _scope_="mmseg", iou_metrics=["mIoU"], ignore_index=ignore_index))
     metric.dataset_meta = dict(classes=CLASSES)
     metric.process(None, [s.to_dict() for s in samples])
     per_image = tuple(zip(*metric.results))
@@ -146,14 +145,6 @@ def test_deterministic_mode_is_kept():
         assert torch.is_deterministic_algorithms_warn_only_enabled()
     finally:
         torch.use_deterministic_algorithms(False)
-
-
-@pytest.fixture
-def restore_scope():
-    current = DefaultScope.get_current_instance()
-    yield
-    if current is not None:
-        use_scope(current.scope_name)
 
 
 def test_built_from_the_registry_in_mmseg_scope(restore_scope):
