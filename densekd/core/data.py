@@ -16,13 +16,27 @@ def mix_seed(*numbers):
     return int(np.random.SeedSequence(list(numbers)).generate_state(1)[0])
 
 
-def check_data_root(dataset_cfg, prepare_hint=None):
-    """Fail early, naming the missing path and how to make it, when a dataset is not on disk."""
+def _dataset_files(dataset_cfg):
+    """The paths a dataset config reads: its root, annotation file, data folders and the GT database
+    of its pipeline's object sampling (mmdet3d); through wrappers (``RepeatDataset``, ``ConcatDataset``)."""
+    inner = [dataset_cfg["dataset"]] if isinstance(dataset_cfg.get("dataset"), dict) else []
+    inner += list(dataset_cfg.get("datasets") or [])
+    if inner:
+        return [path for cfg in inner for path in _dataset_files(cfg)]
     root = dataset_cfg.get("data_root") or ""
     files = [dataset_cfg.get("ann_file") or ""]  # detection: one annotation file
-    files += list((dataset_cfg.get("data_prefix") or {}).values())  # segmentation: image/label folders
-    for path in (root, *(os.path.join(root, f) for f in files if f)):
-        if path and not os.path.exists(path):
+    files += list((dataset_cfg.get("data_prefix") or {}).values())  # segmentation / 3D: data folders
+    paths = [root, *(os.path.join(root, f) for f in files if f)]
+    for step in dataset_cfg.get("pipeline") or []:
+        if isinstance(step, dict) and isinstance(step.get("db_sampler"), dict):
+            paths.append(step["db_sampler"].get("info_path") or "")
+    return [p for p in paths if p]
+
+
+def check_data_root(dataset_cfg, prepare_hint=None):
+    """Fail early, naming the missing path and how to make it, when a dataset is not on disk."""
+    for path in _dataset_files(dataset_cfg):
+        if not os.path.exists(path):
             hint = f" Prepare it with: {prepare_hint}" if prepare_hint else \
                 " Put the dataset there (see data/README.md) or set data_root with --cfg-options."
             raise FileNotFoundError(f"dataset path not found: {path}.{hint}")

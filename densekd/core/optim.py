@@ -4,7 +4,7 @@ import math
 from mmengine.optim import build_optim_wrapper
 from torch.optim.lr_scheduler import LambdaLR
 
-POLICIES = ("step", "cosine", "poly", "constant")
+POLICIES = ("step", "cosine", "poly", "cyclic", "constant")
 
 
 def build_optimizer(module, optim_wrapper_cfg):
@@ -17,8 +17,12 @@ def build_optimizer(module, optim_wrapper_cfg):
 
 
 def lr_factor(step, max_iters, policy="step", warmup_iters=0, warmup_ratio=0.001,
-              milestones=(), gamma=0.1, power=1.0, min_ratio=0.0):
-    """LR multiplier at ``step``: linear warm-up from ``warmup_ratio``, then the decay ``policy``."""
+              milestones=(), gamma=0.1, power=1.0, min_ratio=0.0, peak_ratio=10.0, up_fraction=0.4):
+    """LR multiplier at ``step``: linear warm-up from ``warmup_ratio``, then the decay ``policy``.
+
+    ``cyclic`` is mmdet3d's one-cycle schedule of its KITTI configs: cosine from 1 up to ``peak_ratio``
+    over the first ``up_fraction`` of the run, then cosine down to ``min_ratio`` (momentum not cycled).
+    """
     if policy == "step":
         factor = gamma ** sum(step >= m for m in milestones)
     elif policy == "cosine":
@@ -27,6 +31,13 @@ def lr_factor(step, max_iters, policy="step", warmup_iters=0, warmup_ratio=0.001
     elif policy == "poly":
         progress = min(step / max(max_iters, 1), 1.0)
         factor = min_ratio + (1 - min_ratio) * (1 - progress) ** power
+    elif policy == "cyclic":
+        progress = min(step / max(max_iters, 1), 1.0)
+        if progress < up_fraction:
+            factor = peak_ratio + (1 - peak_ratio) * 0.5 * (1 + math.cos(math.pi * progress / up_fraction))
+        else:
+            down = (progress - up_fraction) / (1 - up_fraction)
+            factor = min_ratio + (peak_ratio - min_ratio) * 0.5 * (1 + math.cos(math.pi * down))
     elif policy == "constant":
         factor = 1.0
     else:

@@ -51,6 +51,12 @@ def build_trainer(cfg, work_dir, devices=None, accelerator=None, for_test=False)
     if extra.get("precision") == "auto":  # densekd's: fp16 mixed precision where a GPU runs it, else fp32
         on_gpu = accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
         extra["precision"] = "16-mixed" if on_gpu else "32-true"
+    clip = (cfg.get("optim_wrapper") or {}).get("clip_grad")
+    if clip and "gradient_clip_val" not in extra:  # mmengine's optim_wrapper.clip_grad, done by Lightning
+        if clip.get("norm_type", 2) != 2:
+            raise ValueError(f"optim_wrapper.clip_grad.norm_type={clip['norm_type']}: densekd clips the L2 norm "
+                             "only; set norm_type=2 or trainer.gradient_clip_val / gradient_clip_algorithm")
+        extra.update(gradient_clip_val=clip["max_norm"], gradient_clip_algorithm="norm")
     multi = (isinstance(devices, int) and devices > 1) or extra.get("num_nodes", 1) > 1
     strategy = extra.pop("strategy", "ddp" if multi else "auto")
     # One version_N folder per run, so that neither a resumed run nor testing deletes earlier logs.

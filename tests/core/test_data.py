@@ -31,3 +31,17 @@ def test_missing_dataset_root_names_the_tool_that_makes_it():
     with pytest.raises(FileNotFoundError, match="/nonexistent/shapes/") as err:
         DataModule(cfg)
     assert "python tools/make_demo_data.py --out data/shapes" in str(err.value)
+
+
+def test_missing_files_are_found_through_wrappers_and_the_gt_database(tmp_path):
+    from densekd.core.data import check_data_root
+
+    (tmp_path / "kitti_infos_train.json").write_text("{}")
+    inner = dict(data_root=str(tmp_path), ann_file="kitti_infos_train.json",
+                 pipeline=[dict(type="ObjectSample", db_sampler=dict(info_path=str(tmp_path / "dbinfos.json")))])
+    with pytest.raises(FileNotFoundError, match="dbinfos.json.*Prepare it with: python tools/prepare_kitti.py"):
+        check_data_root(dict(type="RepeatDataset", times=2, dataset=inner), "python tools/prepare_kitti.py")
+    (tmp_path / "dbinfos.json").write_text("{}")
+    check_data_root(dict(type="RepeatDataset", times=2, dataset=inner))  # all there now
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        check_data_root(dict(type="ConcatDataset", datasets=[inner, {**inner, "ann_file": "missing.json"}]))

@@ -20,6 +20,16 @@ def test_cosine_and_poly():
     assert lr_factor(25, 100, "poly", power=2.0) == pytest.approx(0.5625)
 
 
+def test_cyclic_policy_is_mmdet3d_one_cycle():
+    # up from 1 to 10 over the first 40 %, then down to 1e-4: 1 at the start, 5.5 at 20 %, 10 at 40 %,
+    # (10 + 1e-4) / 2 at 70 %, 1e-4 at the end
+    assert lr_factor(0, 100, "cyclic") == pytest.approx(1.0)
+    assert lr_factor(20, 100, "cyclic") == pytest.approx(5.5)
+    assert lr_factor(40, 100, "cyclic") == pytest.approx(10.0)
+    assert lr_factor(70, 100, "cyclic", min_ratio=1e-4) == pytest.approx((10 + 1e-4) / 2)
+    assert lr_factor(100, 100, "cyclic", min_ratio=1e-4) == pytest.approx(1e-4)
+
+
 def test_unknown_policy_is_rejected():
     with pytest.raises(ValueError, match="unknown lr_schedule policy 'linearr'"):
         build_lr_scheduler(torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1), 10, policy="linearr")
@@ -44,3 +54,17 @@ def test_adamw_from_config():
     optimizer = build_optimizer(model, dict(optimizer=dict(type="AdamW", lr=1e-3, weight_decay=0.05)))
     assert isinstance(optimizer, torch.optim.AdamW)
     assert optimizer.param_groups[0]["weight_decay"] == 0.05
+
+
+def test_optim_wrapper_clip_grad_reaches_the_trainer(tmp_path):
+    from mmengine.config import Config
+
+    from densekd.core.trainer import build_trainer
+
+    cfg = Config(dict(train_cfg=dict(max_iters=4), optim_wrapper=dict(
+        optimizer=dict(type="AdamW", lr=1e-3), clip_grad=dict(max_norm=35, norm_type=2))))
+    trainer = build_trainer(cfg, str(tmp_path), accelerator="cpu")
+    assert trainer.gradient_clip_val == 35 and trainer.gradient_clip_algorithm == "norm"
+    cfg.optim_wrapper.clip_grad.norm_type = 1
+    with pytest.raises(ValueError, match="norm_type=1"):
+        build_trainer(cfg, str(tmp_path), accelerator="cpu")
