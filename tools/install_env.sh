@@ -10,7 +10,7 @@ CACHE=${DENSEKD_CACHE:-$HOME/.cache/densekd}
 TORCH_PINS="torch==2.14.1 torchvision==0.29.1"
 MMCV_VERSION=2.1.0
 STAMP="$VENV/.densekd-installed"
-want=$(cat requirements.txt setup.py tools/install_env.sh | sha256sum | cut -c1-16)
+want=$(cat requirements.txt requirements-nodeps.txt setup.py tools/install_env.sh | sha256sum | cut -c1-16)
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   exit 0
@@ -38,6 +38,7 @@ if ! ls "$CACHE"/wheels/mmcv-$MMCV_VERSION-*.whl >/dev/null 2>&1; then
   rm -rf "$build"
 fi
 pip install -q "$CACHE"/wheels/mmcv-$MMCV_VERSION-*.whl -r requirements.txt
+pip install -q --no-deps -r requirements-nodeps.txt  # mmdet3d (see the file for why --no-deps)
 pip install -q --no-deps -e .
 echo "$want" > "$STAMP"
 echo "densekd environment ready in $VENV"
