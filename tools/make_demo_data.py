@@ -1,7 +1,8 @@
-"""Generate a synthetic demo dataset: shapes (COCO detection) or street scenes (Cityscapes layout).
+"""Generate a synthetic demo dataset: shapes (COCO detection), street scenes (Cityscapes) or LiDAR scenes (KITTI).
 
     python tools/make_demo_data.py --out data/shapes --num-train 400 --num-val 100 --size 160
     python tools/make_demo_data.py --dataset cityscapes   # data/cityscapes_synthetic, 200 / 50, 128x256
+    python tools/make_demo_data.py --dataset kitti        # data/kitti_synthetic, 200 / 50 frames, 40 m
 """
 import argparse
 import sys
@@ -12,31 +13,37 @@ try:
 except ImportError:  # running from a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from densekd.data import make_shapes_coco, make_street_scenes
+from densekd.data import make_lidar_scenes, make_shapes_coco, make_street_scenes, prepare_kitti
 
 # dataset -> defaults of the options left unset
 DEFAULTS = {
     "shapes": dict(out="data/shapes", num_train=400, num_val=100, size=160, min_objects=2, max_objects=6),
     "cityscapes": dict(out="data/cityscapes_synthetic", num_train=200, num_val=50, height=128, width=256),
+    "kitti": dict(out="data/kitti_synthetic", num_train=200, num_val=50, max_range=40.0),
 }
 ONLY = {"size": "shapes", "min_objects": "shapes", "max_objects": "shapes",
-        "height": "cityscapes", "width": "cityscapes"}
+        "height": "cityscapes", "width": "cityscapes", "max_range": "kitti"}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=sorted(DEFAULTS), default="shapes",
                         help="shapes: COCO-format detection set; cityscapes: street scenes in the "
-                             "Cityscapes layout (default: shapes)")
-    parser.add_argument("--out", help="dataset root (default: data/shapes or data/cityscapes_synthetic)")
-    parser.add_argument("--num-train", type=int, help="training images (default: 400 shapes, 200 cityscapes)")
-    parser.add_argument("--num-val", type=int, help="validation images (default: 100 shapes, 50 cityscapes)")
+                             "Cityscapes layout; kitti: LiDAR scenes in the KITTI object layout, prepared "
+                             "for mmdet3d (default: shapes)")
+    parser.add_argument("--out", help="dataset root (default: data/shapes, data/cityscapes_synthetic or "
+                                      "data/kitti_synthetic)")
+    parser.add_argument("--num-train", type=int, help="training images / frames (default: 400 shapes, 200 "
+                                                      "cityscapes, 200 kitti)")
+    parser.add_argument("--num-val", type=int, help="validation images / frames (default: 100 shapes, 50 "
+                                                    "cityscapes, 50 kitti)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--size", type=int, help="shapes: image side in pixels (default: 160)")
     parser.add_argument("--min-objects", type=int, help="shapes: objects per image, lower bound (default: 2)")
     parser.add_argument("--max-objects", type=int, help="shapes: objects per image, upper bound (default: 6)")
     parser.add_argument("--height", type=int, help="cityscapes: image height in pixels (default: 128)")
     parser.add_argument("--width", type=int, help="cityscapes: image width in pixels (default: 256)")
+    parser.add_argument("--max-range", type=float, help="kitti: farthest object ahead in metres (default: 40)")
     args = parser.parse_args(argv)
     for name, dataset in ONLY.items():
         if getattr(args, name) is not None and args.dataset != dataset:
@@ -79,10 +86,36 @@ def make_cityscapes(args):
     return summary
 
 
+def make_kitti(args):
+    summary = make_lidar_scenes(args.out, num_train=args.num_train, num_val=args.num_val, seed=args.seed,
+                                max_range=args.max_range)
+    state = "generated" if summary["generated"] else "already up to date, nothing rewritten"
+    print(f"LiDAR scenes (KITTI layout, objects up to {args.max_range:g} m) at {summary['root']} ({state})")
+    for split in ("train", "val"):
+        s = summary[split]
+        objects = ", ".join(f"{name} {n}" for name, n in sorted(s["objects"].items()))
+        print(f"  {split}: {s['frames']} frames ({s['empty_frames']} without objects), {objects}, "
+              f"DontCare {s['dont_care']}; moderate {100 * s['moderate_fraction']:.1f}%; "
+              f"{s['points_per_frame']:.0f} points a frame")
+    prepared = prepare_kitti(args.out)
+    print_kitti_summary(prepared)
+    return dict(summary, prepared=prepared)
+
+
+def print_kitti_summary(prepared):
+    state = "prepared" if prepared["generated"] else "already up to date, nothing rewritten"
+    database = ", ".join(f"{name} {n}" for name, n in prepared["gt_database"].items())
+    print(f"  mmdet3d infos + GT database ({state}): {', '.join(prepared['files'])}; "
+          f"kitti_gt_database: {database}")
+
+
+MAKERS = {"shapes": make_shapes, "cityscapes": make_cityscapes, "kitti": make_kitti}
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
-        return make_shapes(args) if args.dataset == "shapes" else make_cityscapes(args)
+        return MAKERS[args.dataset](args)
     except ValueError as err:
         sys.exit(f"make_demo_data: {err}")
 

@@ -8,10 +8,27 @@ from densekd.data.cityscapes import (
     label_ids_to_train_ids,
     make_street_scenes,
 )
+from densekd.data.kitti import (
+    KITTI_3D_CLASSES,
+    KITTI_CLASSES,
+    camera_boxes_to_lidar,
+    lidar_boxes_to_camera,
+    prepare_kitti,
+    read_calib,
+    read_label,
+    read_velodyne,
+    write_calib,
+    write_label,
+    write_velodyne,
+)
+from densekd.data.lidar_scenes import make_lidar_scenes, render_frame, scan_objects
 from densekd.data.shapes import SHAPES_CLASSES, make_shapes_coco
 
 __all__ = [
     "CITYSCAPES_CLASSES", "CITYSCAPES_LABELS", "CITYSCAPES_PALETTE", "SHAPES_CLASSES",
     "colorize_train_ids", "convert_label_ids", "label_ids_to_train_ids", "make_shapes_coco",
     "make_street_scenes",
+    "KITTI_CLASSES", "KITTI_3D_CLASSES", "camera_boxes_to_lidar", "lidar_boxes_to_camera",
+    "make_lidar_scenes", "prepare_kitti", "read_calib", "read_label", "read_velodyne",
+    "render_frame", "scan_objects", "write_calib", "write_label", "write_velodyne",
 ]

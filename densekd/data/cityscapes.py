@@ -24,7 +24,6 @@ near. Each class has a colour distribution (class colours + per-instance jitter 
 decide; thin and distant things (poles, signs, far persons) are a few pixels at 128x256. The
 bottom rows are the ego vehicle's bonnet (label 'ego vehicle', trainId 255).
 """
-import json
 import os
 import re
 from collections import namedtuple
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from densekd.data.manifest import read_json_or_none, write_json_atomic
 from densekd.data.shapes import _check_int  # one integer-argument check for both generators
 
 __all__ = [
@@ -1118,10 +1118,7 @@ def _write_split(root, split, num_images, height, width, seed):
 
 
 def _read_meta(root):
-    try:
-        return json.loads((root / _META_NAME).read_text())
-    except (OSError, ValueError):
-        return None
+    return read_json_or_none(root / _META_NAME)
 
 
 def _is_complete(root, args):
@@ -1140,10 +1137,7 @@ def _is_complete(root, args):
 
 
 def _write_meta(root, args, summary, complete):
-    path = root / _META_NAME
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(dict(args=args, complete=complete, summary=summary), indent=2) + "\n")
-    os.replace(tmp, path)
+    write_json_atomic(root / _META_NAME, dict(args=args, complete=complete, summary=summary), indent=2)
 
 
 def make_street_scenes(root, num_train=200, num_val=50, size=(128, 256), seed=0):
