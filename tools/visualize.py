@@ -1,4 +1,4 @@
-"""Draw models' predictions into one PNG grid: detections (det), segmentation maps (seg), ACAM masks (masks).
+"""Draw models' predictions into one PNG grid: detections (det), segmentation maps (seg), ACAM masks (masks), LiDAR (bev).
 
     python tools/visualize.py [--mode det] --model teacher CONFIG CKPT [--model student CONFIG CKPT ...] \
         --images IMG [IMG ...] --out predictions.png [--score-thr 0.3] [--scale 2]
@@ -7,6 +7,8 @@
     python tools/visualize.py --mode masks --config ACAM_CONFIG --checkpoint CKPT \
         --images IMG [IMG ...] --out masks.png [--scale 2] [--per-row 5] [--pair 0] [--level 0] [--stretch] \
         [--cfg-options teacher.checkpoint=TEACHER_CKPT ...]
+    python tools/visualize.py --mode bev --model teacher CONFIG CKPT [--model student CONFIG CKPT ...] \
+        --scenes KITTI_ROOT/training/velodyne_reduced/NNNNNN.bin [...] --out bev.png [--score-thr 0.3] [--scale 8]
 
 det: a row per model, a column per image. When a config names novel classes (its test evaluator's
 ``novel_classes``, else ``model.roi_head.vocabulary.novel_classes``), novel-class boxes are drawn
@@ -24,6 +26,11 @@ and the M x C channel masks as a heat matrix. The run is ``--config`` (a distill
 teacher rebuilt from ``teacher.checkpoint``) + ``--checkpoint`` (the run's training checkpoint, with
 the student's and distiller's weights); one ``--model NAME CONFIG CKPT`` may be given instead.
 ``--stretch`` maps each mask's own min..max to the full heat scale (default: 0..1).
+
+bev: a row per LiDAR scan (of the configs' test split: its ground truth comes from the test
+evaluator's ann_file), a panel per model (mmdet3d detectors): the bird's-eye view, x forward
+pointing up, points coloured by height, ground truth white, predictions in their class colour, each
+box with its heading; ``--scale`` is pixels per metre (default 8 in this mode).
 
 ``--cfg-options`` overrides entries of every config loaded (seg and masks modes), e.g. the
 teacher checkpoint of an ACAM config.
@@ -122,15 +129,18 @@ def render_grid(models, images, score_thr=0.3, scale=1):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["det", "seg", "masks"], default="det",
-                        help="det: detection boxes; seg: segmentation maps vs ground truth; masks: ACAM masks")
+    parser.add_argument("--mode", choices=["det", "seg", "masks", "bev"], default="det",
+                        help="det: detection boxes; seg: segmentation maps vs ground truth; masks: ACAM masks; "
+                             "bev: LiDAR detections from above")
     parser.add_argument("--model", nargs=3, action="append", metavar=("NAME", "CONFIG", "CHECKPOINT"),
                         help="a model to draw (det, seg: one or more; masks: at most one, instead of "
                              "--config/--checkpoint)")
-    parser.add_argument("--images", nargs="+", required=True)
+    parser.add_argument("--images", "--scenes", dest="images", nargs="+", required=True,
+                        help="images (det, seg, masks) or LiDAR .bin scans (bev)")
     parser.add_argument("--out", required=True, help="image file to write (.png, .jpg)")
     parser.add_argument("--score-thr", type=float, default=0.3, help="det: smallest score drawn")
-    parser.add_argument("--scale", type=int, default=2, help="enlarge small images this many times")
+    parser.add_argument("--scale", type=int, default=None,
+                        help="enlarge small images this many times (default 2); bev: pixels per metre (default 8)")
     parser.add_argument("--config", help="masks: the distillation (ACAM) config")
     parser.add_argument("--checkpoint", help="masks: the run's training checkpoint")
     parser.add_argument("--per-row", type=int, default=5, help="masks: mask tiles per row")
@@ -140,6 +150,7 @@ def main(argv=None):
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                         help="seg, masks: override entries of every config, e.g. teacher.checkpoint=PATH")
     args = parser.parse_args(argv)
+    args.scale = args.scale or (8 if args.mode == "bev" else 2)
     missing = [p for p in args.images if not os.path.isfile(p)]
     if missing:
         raise FileNotFoundError(f"images not found: {missing}")
@@ -159,6 +170,10 @@ def main(argv=None):
                                   args.stretch, title=name)
     elif not args.model:
         parser.error(f"--mode {args.mode} needs at least one --model NAME CONFIG CHECKPOINT")
+    elif args.mode == "bev":
+        from densekd.det3d.visualize import render_bev_grid
+
+        image = render_bev_grid(args.model, args.images, args.score_thr, args.scale)
     elif args.mode == "seg":
         from densekd.seg.visualize import render_seg_grid
 

@@ -1,0 +1,162 @@
+"""Bird's-eye-view pictures of LiDAR detections (``tools/visualize.py --mode bev``).
+
+    gt = ground_truth_boxes(info)                          # (G, 7) LiDAR boxes + labels of one info entry
+    tile = draw_bev(points, gt, pred, classes, area)       # PIL image: points by height, boxes with headings
+    render_bev_grid([(name, config, ckpt), ...], scenes)   # a row per scene, a panel per model
+
+The x axis (forward) points up, y (left) to the left, as seen from above the car. Points are coloured
+by height (dark low, bright high); ground truth is drawn white, each class's predictions in its
+own colour, every box with a line from its centre to its front.
+"""
+import os
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from densekd.core.config import config_classes, load_config
+from densekd.core.module import load_student_weights
+from densekd.core.registry import build, use_scope
+
+__all__ = ["box_corners_bev", "height_colours", "ground_truth_boxes", "draw_bev", "load_lidar_detector",
+           "predict_boxes", "render_bev_grid"]
+
+GT_COLOUR = (255, 255, 255)
+CLASS_COLOURS = [(255, 90, 90), (80, 200, 255), (255, 200, 40), (160, 255, 120), (220, 120, 255)]
+BACKGROUND = (20, 20, 28)
+TITLE_HEIGHT = 14
+
+
+def box_corners_bev(boxes):
+    """(N, 7) LiDAR boxes [x, y, z, dx, dy, dz, yaw] -> (N, 4, 2) BEV corners, front edge first."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 7)
+    half = boxes[:, None, 3:5] / 2 * np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]])  # (N, 4, 2) local
+    cos, sin = np.cos(boxes[:, 6])[:, None], np.sin(boxes[:, 6])[:, None]
+    x = half[..., 0] * cos - half[..., 1] * sin
+    y = half[..., 0] * sin + half[..., 1] * cos
+    return np.stack([x, y], axis=-1) + boxes[:, None, :2]
+
+
+def height_colours(z, low=-2.0, high=1.0):
+    """(N,) heights in metres -> (N, 3) uint8 colours from the viridis map (clipped to low..high)."""
+    from matplotlib import colormaps
+
+    t = np.clip((np.asarray(z) - low) / (high - low), 0, 1)
+    return (colormaps["viridis"](t)[:, :3] * 255).astype(np.uint8)
+
+
+def ground_truth_boxes(info):
+    """One mmdet3d v2 KITTI info entry -> ((G, 7) LiDAR boxes, (G,) labels); DontCare (-1) left out."""
+    from mmdet3d.structures import Box3DMode, CameraInstance3DBoxes
+
+    instances = [i for i in info.get("instances", []) if i["bbox_label_3d"] >= 0]
+    if not instances:
+        return np.zeros((0, 7)), np.zeros(0, dtype=int)
+    lidar2cam = np.array(info["images"]["CAM2"]["lidar2cam"])
+    camera = CameraInstance3DBoxes(np.array([i["bbox_3d"] for i in instances], dtype=np.float32))
+    lidar = camera.convert_to(Box3DMode.LIDAR, np.linalg.inv(lidar2cam))
+    return lidar.tensor.numpy().astype(np.float64), np.array([i["bbox_label_3d"] for i in instances])
+
+
+def _to_pixels(xy, area, scale):
+    """(N, 2) LiDAR x, y -> (N, 2) pixel columns / rows: x up, y left."""
+    x_min, y_min, x_max, y_max = area
+    cols = (y_max - xy[:, 1]) * scale
+    rows = (x_max - xy[:, 0]) * scale + TITLE_HEIGHT
+    return np.stack([cols, rows], axis=1)
+
+
+def draw_bev(points, gt_boxes, pred_boxes, pred_labels, classes, area, scale=8, title=""):
+    """A BEV tile of ``area`` = (x_min, y_min, x_max, y_max) metres at ``scale`` px / m.
+
+    points (N, >=3); gt_boxes (G, 7); pred_boxes (P, 7) with pred_labels (P,) indexing ``classes``.
+    """
+    x_min, y_min, x_max, y_max = area
+    width, height = int(round((y_max - y_min) * scale)), int(round((x_max - x_min) * scale))
+    canvas = np.zeros((height + TITLE_HEIGHT, width, 3), np.uint8)
+    canvas[:TITLE_HEIGHT] = 255
+    canvas[TITLE_HEIGHT:] = BACKGROUND
+    points = np.asarray(points)
+    inside = (points[:, 0] >= x_min) & (points[:, 0] < x_max) & (points[:, 1] >= y_min) & (points[:, 1] < y_max)
+    points = points[inside][np.argsort(points[inside, 2])]  # high points drawn last, on top
+    pix = _to_pixels(points[:, :2], area, scale).astype(int)
+    pix[:, 0] = pix[:, 0].clip(0, width - 1)
+    pix[:, 1] = pix[:, 1].clip(TITLE_HEIGHT, height + TITLE_HEIGHT - 1)
+    canvas[pix[:, 1], pix[:, 0]] = height_colours(points[:, 2])
+    image = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(image)
+    draw.text((2, 1), title, fill="black")
+    boxes = [(b, GT_COLOUR, 1) for b in np.asarray(gt_boxes).reshape(-1, 7)]
+    boxes += [(b, CLASS_COLOURS[int(lab) % len(CLASS_COLOURS)], 2) for b, lab in
+              zip(np.asarray(pred_boxes).reshape(-1, 7), pred_labels)]
+    for box, colour, line in boxes:
+        corners = _to_pixels(box_corners_bev(box)[0], area, scale)
+        draw.polygon([tuple(c) for c in corners], outline=colour, width=line)
+        centre = _to_pixels(np.asarray(box[None, :2]), area, scale)[0]
+        front = corners[:2].mean(axis=0)
+        draw.line([tuple(centre), tuple(front)], fill=colour, width=line)
+    x = width - 4
+    for label in reversed(range(len(classes))):  # legend, right-aligned in the title strip
+        x -= draw.textlength(classes[label]) + 6
+        draw.text((x, 1), classes[label], fill=CLASS_COLOURS[label % len(CLASS_COLOURS)])
+    return image
+
+
+def load_lidar_detector(config, checkpoint):
+    """The student of ``config`` with ``checkpoint``'s weights, ready for mmdet3d's ``inference_detector``."""
+    cfg = load_config(config)
+    use_scope(cfg)
+    model = load_student_weights(build(cfg.model), checkpoint)
+    model.cfg = cfg  # inference_detector reads the test pipeline from here
+    model.dataset_meta = dict(classes=config_classes(cfg))
+    return model.eval()
+
+
+@torch.no_grad()
+def predict_boxes(model, lidar_path, score_thr=0.3):
+    """((P, 7) LiDAR boxes, (P,) labels) that ``model`` predicts on one ``.bin`` scan, scores >= score_thr."""
+    from mmdet3d.apis import inference_detector
+
+    result, _ = inference_detector(model, lidar_path)
+    pred = result.pred_instances_3d
+    keep = pred.scores_3d >= score_thr
+    return pred.bboxes_3d.tensor[keep].cpu().numpy(), pred.labels_3d[keep].cpu().numpy()
+
+
+def _area(cfg):
+    """The BEV area (x_min, y_min, x_max, y_max) of a config: its model's voxelisation range."""
+    pcr = cfg.model.data_preprocessor.voxel_layer.point_cloud_range
+    return pcr[0], pcr[1], pcr[3], pcr[4]
+
+
+def _info_for(lidar_path, infos):
+    """The info entry of the scan ``.../NNNNNN.bin`` (matched by its 6-digit sample index)."""
+    index = int(os.path.splitext(os.path.basename(lidar_path))[0])
+    for info in infos:
+        if int(info["sample_idx"]) == index:
+            return info
+    raise KeyError(f"scan {lidar_path}: sample {index} is not in the config's test ann_file — "
+                   "give scans of the test split (e.g. training/velodyne_reduced/ of ImageSets/val.txt)")
+
+
+def render_bev_grid(models, scans, score_thr=0.3, scale=8):
+    """models: [(name, config, checkpoint)]; scans: ``.bin`` paths -> a PIL image, a row per scan,
+    a panel per model (ground truth white in every panel)."""
+    from mmengine.fileio import load
+
+    detectors = [(name, load_lidar_detector(config, checkpoint)) for name, config, checkpoint in models]
+    cfg = detectors[0][1].cfg
+    evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, (list, tuple)) else cfg.test_evaluator
+    infos = load(evaluator["ann_file"])["data_list"]
+    classes, area = config_classes(cfg), _area(cfg)  # the first model's range for every panel
+    rows = []
+    for scan in scans:
+        points = np.fromfile(scan, dtype=np.float32).reshape(-1, 4)
+        gt_boxes, _ = ground_truth_boxes(_info_for(scan, infos))
+        tiles = []
+        for name, model in detectors:
+            boxes, labels = predict_boxes(model, scan, score_thr)
+            tiles.append(np.asarray(draw_bev(points, gt_boxes, boxes, labels, classes, area, scale,
+                                             f"{name}: {os.path.basename(scan)}")))
+        rows.append(np.concatenate(tiles, axis=1))
+    return Image.fromarray(np.concatenate(rows, axis=0))
