@@ -123,3 +123,16 @@ def tiny_clip(tiny_clip_cfg):
 
     torch.manual_seed(0)
     return ObjectAwareCLIP(**tiny_clip_cfg)
+
+
+@pytest.fixture(scope="session")
+def kitti_root(tmp_path_factory):
+    """Synthetic LiDAR scenes in the KITTI layout, prepared for mmdet3d: 4 train and 20 val frames (over
+    40 moderate cars: fewer would cap a perfect AP40 below 100, see test_det3d_configs)."""
+    from densekd.data.kitti import prepare_kitti
+    from densekd.data.lidar_scenes import make_lidar_scenes
+
+    root = tmp_path_factory.mktemp("kitti")
+    make_lidar_scenes(str(root), num_train=4, num_val=20, seed=0)
+    prepare_kitti(str(root))
+    return str(root) + "/"
