@@ -1,0 +1,135 @@
+"""Training-step cost of the 3D detectors: PointPillars and SECOND, teachers and students, on the
+demo scenes at the demo grid and at KITTI's full grid.
+
+Times, interleaved in one run on the same batches of generated scenes (so machine noise hits every
+model alike): one training step (forward, loss, backward, optimizer) of each model. Reports the
+median step and its ratio to the demo PointPillars student's, and each model's peak memory: the CUDA
+allocator's peak on GPU; on CPU the peak resident-memory growth of its first step in a fresh process
+(sampled every 0.5 ms). The KITTI-grid rows run KITTI's configs on the same scenes: their points fill
+only the demo's 41 x 41 m of KITTI's 70 x 80 m, so SECOND's sparse cost is the demo's, PointPillars'
+dense backbone cost is KITTI's.
+
+    python bench/det3d_step.py [--iters 5] [--batch-size 2] [--device cpu|cuda] [--only-demo]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.chdir(REPO)
+
+from kd_overhead import peak_rss_growth_mb  # noqa: E402  (bench/ is on sys.path when run as a script)
+
+from densekd import DistillModule  # noqa: E402
+from densekd.core.config import load_config  # noqa: E402
+from densekd.core.data import DataModule  # noqa: E402
+from densekd.data.kitti import prepare_kitti  # noqa: E402
+from densekd.data.lidar_scenes import make_lidar_scenes  # noqa: E402
+
+warnings.filterwarnings("ignore", message=".*self.log.*")  # steps run outside a Trainer here
+
+MODELS = {  # name -> config; the first is the reference of the ratios
+    "PointPillars student (demo)": "configs/demo/pointpillars_student_lidar.py",
+    "PointPillars teacher (demo)": "configs/demo/pointpillars_teacher_lidar.py",
+    "SECOND student (demo)": "configs/demo/second_student_lidar.py",
+    "SECOND teacher (demo)": "configs/demo/second_teacher_lidar.py",
+    "PointPillars 4x student (KITTI grid)": "configs/det3d/pointpillars_kitti_3class_4x.py",
+    "PointPillars (KITTI grid)": "configs/det3d/pointpillars_kitti_3class.py",
+    "SECOND 4x student (KITTI grid)": "configs/det3d/second_kitti_3class_4x.py",
+    "SECOND (KITTI grid)": "configs/det3d/second_kitti_3class.py",
+}
+
+
+def demo_data(root):
+    """16 generated training scenes in the KITTI layout under ``root`` (prepared: infos + GT database)."""
+    if not os.path.isfile(os.path.join(root, "kitti_infos_train.json")):
+        make_lidar_scenes(root, num_train=16, num_val=2, seed=0)
+        prepare_kitti(root)
+    return root
+
+
+def build(config, root, batch_size):
+    """(plain training module, its train loader) of ``config`` on the scenes at ``root``."""
+    options = {"train_dataloader.batch_size": batch_size, "train_dataloader.num_workers": 0}
+    cfg = load_config(config, options)
+    dataset = cfg.train_dataloader.dataset
+    dataset = dataset.get("dataset", dataset)  # KITTI's configs wrap it in a RepeatDataset
+    dataset.data_root = root
+    for step in dataset.pipeline:
+        if "db_sampler" in step:
+            step.db_sampler.update(data_root=root, info_path=os.path.join(root, "kitti_dbinfos_train.json"))
+    module = DistillModule.from_config(cfg, with_teacher=False)
+    return module, iter(DataModule(cfg, splits=("train",)).train_dataloader())
+
+
+def train_step(module):
+    """``batch -> None``: one optimizer step of ``module`` on ``batch``."""
+    optimizer = module.configure_optimizers()["optimizer"]
+
+    def step(batch):
+        optimizer.zero_grad(set_to_none=True)
+        module.training_step(batch, 0).backward()
+        optimizer.step()
+    return step
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--only-demo", action="store_true", help="skip the KITTI-grid models")
+    parser.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "densekd_bench_kitti"))
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # internal: one model, print its peak RSS
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    root = demo_data(args.data)
+    names = [n for n in MODELS if not (args.only_demo and "KITTI" in n)]
+    if args.only:
+        module, batches = build(MODELS[args.only], root, args.batch_size)
+        print(peak_rss_growth_mb(train_step(module.to(device).train()), next(batches)))
+        return
+    built = {n: build(MODELS[n], root, args.batch_size) for n in names}
+    steps = {n: train_step(m.to(device).train()) for n, (m, _) in built.items()}
+    reference = iter(built[names[0]][1])
+    times, peaks = {n: [] for n in names}, {}
+    for i in range(args.warmup + args.iters):
+        batch = next(reference)
+        for name in names:  # interleaved, the same scenes for every model
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats(device)
+            start = time.perf_counter()
+            steps[name](batch)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+                peaks[name] = max(peaks.get(name, 0.0), torch.cuda.max_memory_allocated(device) / 2**20)
+            if i >= args.warmup:
+                times[name].append(time.perf_counter() - start)
+            print(f"  {name}: step {i} {time.perf_counter() - start:.2f} s", file=sys.stderr, flush=True)
+    if device.type == "cpu":  # RSS never shrinks: each model's first step in a process of its own
+        for name in names:
+            cmd = [sys.executable, __file__, "--only", name, "--batch-size", str(args.batch_size),
+                   "--data", root, "--device", "cpu"]
+            peaks[name] = float(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.split()[-1])
+    med = {n: statistics.median(t) for n, t in times.items()}
+    print(f"device: {device}, batch {args.batch_size} scenes, {args.iters} timed steps (medians), "
+          f"threads {torch.get_num_threads()}")
+    print(f"{'model':38s} {'params':>8s} {'step':>9s} {'x ref':>7s} {'peak MiB':>9s}")
+    for name in names:
+        params = sum(p.numel() for p in built[name][0].student.parameters()) / 1e6
+        print(f"{name:38s} {params:7.2f}M {med[name] * 1000:7.0f}ms {med[name] / med[names[0]]:7.2f} "
+              f"{peaks[name]:9.0f}")
+
+
+if __name__ == "__main__":
+    main()
