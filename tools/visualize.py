@@ -32,8 +32,8 @@ evaluator's ann_file), a panel per model (mmdet3d detectors): the bird's-eye vie
 pointing up, points coloured by height, ground truth white, predictions in their class colour, each
 box with its heading; ``--scale`` is pixels per metre (default 8 in this mode).
 
-``--cfg-options`` overrides entries of every config loaded (seg and masks modes), e.g. the
-teacher checkpoint of an ACAM config.
+``--cfg-options`` overrides entries of every config loaded (seg, masks and bev modes), e.g. the
+teacher checkpoint of an ACAM config, or the test ann_file of a KITTI config.
 """
 import argparse
 import colorsys
@@ -148,7 +148,7 @@ def main(argv=None):
     parser.add_argument("--level", type=int, default=0, help="masks: which level of a multi-level (FPN) feature")
     parser.add_argument("--stretch", action="store_true", help="masks: stretch each mask's min..max to the full scale")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
-                        help="seg, masks: override entries of every config, e.g. teacher.checkpoint=PATH")
+                        help="seg, masks, bev: override entries of every config, e.g. teacher.checkpoint=PATH")
     args = parser.parse_args(argv)
     args.scale = args.scale or (8 if args.mode == "bev" else 2)
     missing = [p for p in args.images if not os.path.isfile(p)]
@@ -173,7 +173,7 @@ def main(argv=None):
     elif args.mode == "bev":
         from densekd.det3d.visualize import render_bev_grid
 
-        image = render_bev_grid(args.model, args.images, args.score_thr, args.scale)
+        image = render_bev_grid(args.model, args.images, args.score_thr, args.scale, args.cfg_options or None)
     elif args.mode == "seg":
         from densekd.seg.visualize import render_seg_grid
 

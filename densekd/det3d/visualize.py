@@ -102,9 +102,10 @@ def draw_bev(points, gt_boxes, pred_boxes, pred_labels, classes, area, scale=8, 
     return image
 
 
-def load_lidar_detector(config, checkpoint):
-    """The student of ``config`` with ``checkpoint``'s weights, ready for mmdet3d's ``inference_detector``."""
-    cfg = load_config(config)
+def load_lidar_detector(config, checkpoint, cfg_options=None):
+    """The student of ``config`` (with ``cfg_options`` overrides) with ``checkpoint``'s weights, ready for
+    mmdet3d's ``inference_detector``."""
+    cfg = load_config(config, cfg_options)
     use_scope(cfg)
     model = load_student_weights(build(cfg.model), checkpoint)
     model.cfg = cfg  # inference_detector reads the test pipeline from here
@@ -139,12 +140,12 @@ def _info_for(lidar_path, infos):
                    "give scans of the test split (e.g. training/velodyne_reduced/ of ImageSets/val.txt)")
 
 
-def render_bev_grid(models, scans, score_thr=0.3, scale=8):
+def render_bev_grid(models, scans, score_thr=0.3, scale=8, cfg_options=None):
     """models: [(name, config, checkpoint)]; scans: ``.bin`` paths -> a PIL image, a row per scan,
-    a panel per model (ground truth white in every panel)."""
+    a panel per model (ground truth white in every panel, from the first config's test ann_file)."""
     from mmengine.fileio import load
 
-    detectors = [(name, load_lidar_detector(config, checkpoint)) for name, config, checkpoint in models]
+    detectors = [(name, load_lidar_detector(config, checkpoint, cfg_options)) for name, config, checkpoint in models]
     cfg = detectors[0][1].cfg
     evaluator = cfg.test_evaluator[0] if isinstance(cfg.test_evaluator, (list, tuple)) else cfg.test_evaluator
     infos = load(evaluator["ann_file"])["data_list"]

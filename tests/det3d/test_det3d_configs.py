@@ -182,3 +182,31 @@ def test_missing_kitti_fails_fast_naming_path_and_prepare_tool(tmp_path):
         train(KITTI[0], tmp_path / "work", kitti_options(KITTI[0], str(tmp_path / "no_kitti") + "/"))
     assert time.perf_counter() - start < 10
     assert str(tmp_path / "no_kitti") in str(err.value) and "tools/prepare_kitti.py" in str(err.value)
+
+
+def test_bev_corners_put_the_front_edge_first():
+    from densekd.det3d.visualize import box_corners_bev
+
+    # a 4 x 2 box at (10, 5) heading +y (yaw pi/2): its front edge is at y = 7, from x = 11 to x = 9
+    corners = box_corners_bev([10, 5, -1, 4, 2, 1.5, np.pi / 2])[0]
+    np.testing.assert_allclose(sorted(corners[:2].tolist()), [[9, 7], [11, 7]], atol=1e-9)
+    np.testing.assert_allclose(corners.mean(axis=0), [10, 5], atol=1e-9)
+
+
+def test_bev_picture_draws_points_truth_and_predictions(confident_student, kitti_root, tmp_path):
+    from PIL import Image
+
+    from densekd.det3d.visualize import CLASS_COLOURS, GT_COLOUR, TITLE_HEIGHT
+
+    scans = [os.path.join(kitti_root, "training", "velodyne_reduced", f"{i:06d}.bin") for i in (4, 5)]
+    out = tmp_path / "bev.png"
+    load_tool("visualize").main(["--mode", "bev", "--model", "a", DEMO[0], confident_student, "--model", "b",
+                                 DEMO[0], confident_student, "--scenes", *scans, "--out", str(out),
+                                 "--score-thr", "0.5", "--scale", "4",
+                                 "--cfg-options", f"test_evaluator.ann_file={kitti_root}kitti_infos_val.json"])
+    image = np.asarray(Image.open(out).convert("RGB"))
+    side = int(round(40.96 * 4))  # the demo area, 40.96 m square at 4 px / m
+    assert image.shape == (2 * (side + TITLE_HEIGHT), 2 * side, 3)
+    colours = {tuple(c) for c in image.reshape(-1, 3)}
+    assert GT_COLOUR in colours and CLASS_COLOURS[2] in colours  # ground truth and predicted Cars
+    assert len(colours) > 50  # points coloured by height
