@@ -1,6 +1,7 @@
 """DistillModule: a student, a frozen teacher and a distiller, trained by Lightning."""
 import os
 import random
+from collections import OrderedDict
 
 import lightning as L
 import numpy as np
@@ -26,11 +27,25 @@ def load_state_dict_file(path, what="checkpoint", hint=""):
     return ckpt.get("state_dict", ckpt)
 
 
+def _keep_metadata(state, source, prefix=""):
+    """Give ``state`` the per-module versions (``_metadata``) of ``source``, with ``prefix`` removed: some
+    modules read them when loading (spconv's layers: a weight without version 2 is taken for spconv 1's
+    layout and permuted)."""
+    metadata = getattr(source, "_metadata", None)
+    if metadata is not None:
+        root = prefix.rstrip(".")
+        state._metadata = OrderedDict(
+            ("" if name == root else name[len(prefix):], value) for name, value in metadata.items()
+            if not prefix or name == root or name.startswith(prefix))
+    return state
+
+
 def strip_prefix(state_dict, prefix):
     """Keep the entries under ``prefix`` without it; a state dict without the prefix is returned as is."""
     if not any(k.startswith(prefix) for k in state_dict):
         return state_dict
-    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    stripped = OrderedDict((k[len(prefix):], v) for k, v in state_dict.items() if k.startswith(prefix))
+    return _keep_metadata(stripped, state_dict, prefix)
 
 
 def load_student_weights(student, checkpoint):
@@ -52,7 +67,8 @@ def _group_names(names, depth=2):
 def load_matching(model, state):
     """Load the entries of ``state`` whose name and shape match ``model``'s; return them."""
     own = model.state_dict()
-    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    matched = _keep_metadata(OrderedDict((k, v) for k, v in state.items() if k in own and own[k].shape == v.shape),
+                             state)
     model.load_state_dict(matched, strict=False)
     return matched
 
@@ -81,8 +97,9 @@ def inherit_teacher_weights(student, teacher, prefixes):
     """Start the student's ``prefixes`` (e.g. ``['neck', 'bbox_head']``) from the teacher's weights
     where names and shapes match ("inheritance", as ACAM-KD and FGD do for detectors). Returns a report."""
     own = student.state_dict()
-    wanted = {k: v for k, v in teacher.state_dict().items() if k.split(".")[0] in prefixes and k in own}
-    matched = {k: v for k, v in wanted.items() if own[k].shape == v.shape}
+    teacher_state = teacher.state_dict()
+    wanted = {k: v for k, v in teacher_state.items() if k.split(".")[0] in prefixes and k in own}
+    matched = _keep_metadata(OrderedDict((k, v) for k, v in wanted.items() if own[k].shape == v.shape), teacher_state)
     if not any(v.dim() > 0 for v in matched.values()):  # BN step counters alone are no inheritance
         raise ValueError(f"inherit_from_teacher={list(prefixes)}: no teacher weight under these prefixes "
                          "matches the student by name and shape — the widths differ (inheritance needs "

@@ -210,3 +210,23 @@ def test_bev_picture_draws_points_truth_and_predictions(confident_student, kitti
     colours = {tuple(c) for c in image.reshape(-1, 3)}
     assert GT_COLOUR in colours and CLASS_COLOURS[2] in colours  # ground truth and predicted Cars
     assert len(colours) > 50  # points coloured by height
+
+
+def test_sparse_conv_weights_survive_a_training_checkpoint(tmp_path):
+    """spconv's layers take a weight saved without their version for spconv 1's layout and permute it: the
+    per-module versions must survive stripping the checkpoint's 'student.' prefix (they once did not)."""
+    from densekd import DistillModule
+    from densekd.core.config import load_config
+    from densekd.core.module import load_pretrained_student, load_student_weights
+
+    cfg = load_config(DEMO[2])  # SECOND: a spconv sparse encoder
+    torch.manual_seed(0)
+    trained = DistillModule.from_config(cfg)
+    path = tmp_path / "last.ckpt"
+    torch.save({"state_dict": trained.state_dict()}, path)  # as Lightning writes it: 'student.' keys + versions
+    name = "middle_encoder.conv_out.0.weight"
+    for load in (load_student_weights, load_pretrained_student):
+        torch.manual_seed(1)
+        fresh = DistillModule.from_config(cfg).student
+        load(fresh, str(path))
+        assert torch.equal(fresh.state_dict()[name], trained.student.state_dict()[name])
