@@ -25,7 +25,7 @@ import torch
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.chdir(REPO)
 
-from kd_overhead import peak_rss_growth_mb  # noqa: E402  (bench/ is on sys.path when run as a script)
+from kd_overhead import peak_rss_growth_mb, train_step  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from densekd import DistillModule  # noqa: E402
 from densekd.core.config import load_config  # noqa: E402
@@ -67,17 +67,6 @@ def build(config, root, batch_size):
             step.db_sampler.update(data_root=root, info_path=os.path.join(root, "kitti_dbinfos_train.json"))
     module = DistillModule.from_config(cfg, with_teacher=False)
     return module, iter(DataModule(cfg, splits=("train",)).train_dataloader())
-
-
-def train_step(module):
-    """``batch -> None``: one optimizer step of ``module`` on ``batch``."""
-    optimizer = module.configure_optimizers()["optimizer"]
-
-    def step(batch):
-        optimizer.zero_grad(set_to_none=True)
-        module.training_step(batch, 0).backward()
-        optimizer.step()
-    return step
 
 
 def main():

@@ -61,6 +61,17 @@ def peak_rss_growth_mb(fn, *args):
     return max(peak[0], rss_mb()) - baseline
 
 
+def train_step(module):
+    """``batch -> None``: one optimizer step of a DistillModule ``module`` on ``batch``, outside a Trainer."""
+    optimizer = module.configure_optimizers()["optimizer"]
+
+    def step(batch):
+        optimizer.zero_grad(set_to_none=True)
+        module.training_step(batch, 0).backward()
+        optimizer.step()
+    return step
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iters", type=int, default=20)
@@ -83,15 +94,6 @@ def main():
     distill = DistillModule.from_config(cfg).to(device).train()
     plain = DistillModule.from_config(cfg, with_teacher=False).to(device).train()
     batches = iter(DataModule(cfg, splits=("train",)).train_dataloader())
-
-    def train_step(module):
-        optimizer = module.configure_optimizers()["optimizer"]
-
-        def step(batch):
-            optimizer.zero_grad(set_to_none=True)
-            module.training_step(batch, 0).backward()
-            optimizer.step()
-        return step
 
     @torch.no_grad()
     def teacher_forward(batch):
