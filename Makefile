@@ -16,6 +16,8 @@ test: install  ## the test suite
 bench: install  ## benchmarks; results are recorded in bench/RESULTS.md
 	$(PY) bench/kd_overhead.py
 	$(PY) bench/acam_attention.py
+	$(PY) bench/det3d_step.py
 
 clean-demo:
-	rm -rf data/shapes data/cityscapes_synthetic work_dirs/demo work_dirs/faster_rcnn_*_shapes work_dirs/deeplabv3_*_streets
+	rm -rf data/shapes data/cityscapes_synthetic work_dirs/demo work_dirs/faster_rcnn_*_shapes work_dirs/deeplabv3_*_streets \
+		data/kitti_synthetic work_dirs/*_lidar
