@@ -84,10 +84,12 @@ def as_argv(options):
 def teacher_ckpt(tmp_path_factory):
     """A (randomly initialised) demo teacher saved as a native state-dict checkpoint."""
     from densekd.core.config import load_config
-    from densekd.core.registry import build
+    from densekd.core.registry import build, use_scope
 
     torch.manual_seed(0)
-    teacher = build(load_config(TEACHER_CFG).model)
+    cfg = load_config(TEACHER_CFG)
+    use_scope(cfg)  # whatever library an earlier test left current
+    teacher = build(cfg.model)
     path = tmp_path_factory.mktemp("teacher") / "teacher.pth"
     torch.save({"state_dict": teacher.state_dict()}, path)
     return str(path)

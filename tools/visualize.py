@@ -44,9 +44,8 @@ import torch
 from mmdet.apis import inference_detector
 from PIL import Image, ImageDraw
 
-from densekd.core.config import DictAction, config_classes, load_config
-from densekd.core.module import load_student_weights
-from densekd.core.registry import build, use_scope
+from densekd.core.config import DictAction, config_classes
+from densekd.core.module import load_student_for_inference
 
 TITLE_HEIGHT = 14
 BASE_COLOUR = (30, 110, 255)  # blue
@@ -55,12 +54,9 @@ NOVEL_COLOUR = (255, 140, 0)  # orange
 
 def load_detector(config, checkpoint):
     """The student of ``config`` with the weights of ``checkpoint``, ready for ``inference_detector``."""
-    cfg = load_config(config)
-    use_scope(cfg)
-    model = load_student_weights(build(cfg.model), checkpoint)
-    model.cfg = cfg  # inference_detector reads the test pipeline from here
-    model.dataset_meta = dict(classes=config_classes(cfg), novel_classes=config_novel_classes(cfg))
-    return model.eval()
+    model = load_student_for_inference(config, checkpoint)
+    model.dataset_meta = dict(classes=config_classes(model.cfg), novel_classes=config_novel_classes(model.cfg))
+    return model
 
 
 def config_novel_classes(cfg):

@@ -55,6 +55,19 @@ def load_student_weights(student, checkpoint):
     return student
 
 
+def load_student_for_inference(config, checkpoint, cfg_options=None):
+    """The student of ``config`` (with ``cfg_options``) holding ``checkpoint``'s weights (a densekd training
+    checkpoint or an exported student), in eval mode, with ``model.cfg`` set to the config: the OpenMMLab
+    inference APIs (mmdet, mmseg, mmdet3d) read the test pipeline from there."""
+    from .config import load_config
+
+    cfg = load_config(config, cfg_options)
+    use_scope(cfg)
+    model = load_student_weights(build(cfg.model), checkpoint)
+    model.cfg = cfg
+    return model.eval()
+
+
 def _group_names(names, depth=2):
     """``['a.b.c', 'a.b.d', 'x.y']`` -> ``'a.b (2), x.y (1)'``: a short summary of state-dict keys."""
     groups = {}

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from densekd.core.config import config_classes, load_config
-from densekd.core.module import load_student_weights
-from densekd.core.registry import build, use_scope
+from densekd.core.config import config_classes
+from densekd.core.module import load_student_for_inference
+from densekd.data.kitti import camera_boxes_to_lidar, lidar_box_corners
 
 __all__ = ["box_corners_bev", "height_colours", "ground_truth_boxes", "draw_bev", "load_lidar_detector",
            "predict_boxes", "render_bev_grid"]
@@ -28,13 +28,8 @@ TITLE_HEIGHT = 14
 
 
 def box_corners_bev(boxes):
-    """(N, 7) LiDAR boxes [x, y, z, dx, dy, dz, yaw] -> (N, 4, 2) BEV corners, front edge first."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 7)
-    half = boxes[:, None, 3:5] / 2 * np.array([[1, 1], [1, -1], [-1, -1], [-1, 1]])  # (N, 4, 2) local
-    cos, sin = np.cos(boxes[:, 6])[:, None], np.sin(boxes[:, 6])[:, None]
-    x = half[..., 0] * cos - half[..., 1] * sin
-    y = half[..., 0] * sin + half[..., 1] * cos
-    return np.stack([x, y], axis=-1) + boxes[:, None, :2]
+    """(N, 7) LiDAR boxes [x, y, z, dx, dy, dz, yaw] -> (N, 4, 2) BEV corners in drawing order, front edge first."""
+    return lidar_box_corners(boxes)[:, [6, 4, 0, 2], :2]  # the bottom corners (+,+), (+,-), (-,-), (-,+)
 
 
 def height_colours(z, low=-2.0, high=1.0):
@@ -47,15 +42,11 @@ def height_colours(z, low=-2.0, high=1.0):
 
 def ground_truth_boxes(info):
     """One mmdet3d v2 KITTI info entry -> ((G, 7) LiDAR boxes, (G,) labels); DontCare (-1) left out."""
-    from mmdet3d.structures import Box3DMode, CameraInstance3DBoxes
-
     instances = [i for i in info.get("instances", []) if i["bbox_label_3d"] >= 0]
     if not instances:
         return np.zeros((0, 7)), np.zeros(0, dtype=int)
-    lidar2cam = np.array(info["images"]["CAM2"]["lidar2cam"])
-    camera = CameraInstance3DBoxes(np.array([i["bbox_3d"] for i in instances], dtype=np.float32))
-    lidar = camera.convert_to(Box3DMode.LIDAR, np.linalg.inv(lidar2cam))
-    return lidar.tensor.numpy().astype(np.float64), np.array([i["bbox_label_3d"] for i in instances])
+    boxes = camera_boxes_to_lidar([i["bbox_3d"] for i in instances], info["images"]["CAM2"]["lidar2cam"])
+    return boxes, np.array([i["bbox_label_3d"] for i in instances])
 
 
 def _to_pixels(xy, area, scale):
@@ -105,12 +96,9 @@ def draw_bev(points, gt_boxes, pred_boxes, pred_labels, classes, area, scale=8, 
 def load_lidar_detector(config, checkpoint, cfg_options=None):
     """The student of ``config`` (with ``cfg_options`` overrides) with ``checkpoint``'s weights, ready for
     mmdet3d's ``inference_detector``."""
-    cfg = load_config(config, cfg_options)
-    use_scope(cfg)
-    model = load_student_weights(build(cfg.model), checkpoint)
-    model.cfg = cfg  # inference_detector reads the test pipeline from here
-    model.dataset_meta = dict(classes=config_classes(cfg))
-    return model.eval()
+    model = load_student_for_inference(config, checkpoint, cfg_options)
+    model.dataset_meta = dict(classes=config_classes(model.cfg))
+    return model
 
 
 @torch.no_grad()

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from densekd.core.config import dataset_meta, load_config
-from densekd.core.module import DistillModule, load_state_dict_file, load_student_weights
-from densekd.core.registry import build, use_scope
+from densekd.core.module import DistillModule, load_state_dict_file, load_student_for_inference
+from densekd.core.registry import use_scope
 from densekd.data.cityscapes import colorize_label_map
 from densekd.seg.metrics import confusion_to_metrics, image_confusion
 
@@ -189,15 +189,12 @@ def load_segmentor(config, checkpoint, cfg_options=None):
     training checkpoint or an exported student), in eval mode and ready for ``mmseg.apis.inference_model``:
     ``model.cfg.test_pipeline`` is the config's inference pipeline, ``model.dataset_meta`` its classes
     and palette."""
-    cfg = load_config(config, cfg_options)
-    use_scope(cfg)
-    model = load_student_weights(build(cfg.model), checkpoint)
-    cfg.test_pipeline = inference_pipeline(cfg)  # inference_model reads it from here
-    model.cfg = cfg
+    model = load_student_for_inference(config, checkpoint, cfg_options)
+    model.cfg.test_pipeline = inference_pipeline(model.cfg)  # inference_model reads it from here
     num_classes = getattr(getattr(model, "decode_head", None), "num_classes", None)
-    classes, palette = seg_meta(cfg, num_classes)
+    classes, palette = seg_meta(model.cfg, num_classes)
     model.dataset_meta = dict(classes=classes, palette=palette)
-    return model.eval()
+    return model
 
 
 @torch.no_grad()

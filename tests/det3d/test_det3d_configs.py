@@ -27,7 +27,7 @@ DEMO = ["configs/demo/pointpillars_student_lidar.py", "configs/demo/pointpillars
         "configs/demo/second_student_lidar.py", "configs/demo/second_teacher_lidar.py"]
 OBJECT_SAMPLE = 2  # the ObjectSample step's index in every train pipeline here
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "restore_scope")  # these switch to mmdet3d
 
 
 def kitti_options(config, root, iters=2, **extra):
