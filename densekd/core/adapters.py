@@ -1,4 +1,4 @@
-"""Student -> teacher feature adapters: 2D maps (ConvAdapter) and vectors or tokens (LinearAdapter).
+"""Student -> teacher feature adapters: 2D maps or sets of vectors (ConvAdapter), vectors or tokens (LinearAdapter).
 
 With the input width left as None the adapter uses a lazy layer, which learns its input width at the
 first forward; run one forward (e.g. on a dummy batch) before building the optimizer.
@@ -12,9 +12,13 @@ __all__ = ["ConvAdapter", "LinearAdapter"]
 
 @MODELS.register_module()
 class ConvAdapter(nn.Module):
-    """Conv (kernel 1 or 3, same H, W) + optional BatchNorm: (N, Cs, H, W) -> (N, Ct, H, W)."""
+    """Conv (kernel 1 or 3, same H, W) + optional BatchNorm + optional ReLU: (N, Cs, H, W) -> (N, Ct, H, W).
 
-    def __init__(self, out_channels, in_channels=None, kernel_size=1, norm=True):
+    With kernel 1 it also maps a set of vectors (P, Cs) -> (P, Ct) (voxel or pillar features), normalised
+    over the P vectors.
+    """
+
+    def __init__(self, out_channels, in_channels=None, kernel_size=1, norm=True, relu=False):
         super().__init__()
         if kernel_size not in (1, 3):
             raise ValueError(f"kernel_size must be 1 or 3, got {kernel_size}")
@@ -24,11 +28,16 @@ class ConvAdapter(nn.Module):
         else:
             self.conv = nn.Conv2d(in_channels, out_channels, **conv_args)
         self.norm = nn.BatchNorm2d(out_channels) if norm else nn.Identity()
+        self.activation = nn.ReLU(inplace=True) if relu else nn.Identity()
+        self.kernel_size = kernel_size
 
     def forward(self, x):
+        if x.dim() == 2 and self.kernel_size == 1:  # (P, C) vectors as a (1, C, P, 1) map
+            return self.forward(x.T[None, :, :, None])[0, :, :, 0].T
         if x.dim() != 4:
-            raise ValueError(f"ConvAdapter expects (N, C, H, W) features, got shape {tuple(x.shape)}")
-        return self.norm(self.conv(x))
+            raise ValueError(f"ConvAdapter expects (N, C, H, W) features (or (P, C) vectors with kernel_size=1), "
+                             f"got shape {tuple(x.shape)}")
+        return self.activation(self.norm(self.conv(x)))
 
 
 @MODELS.register_module()

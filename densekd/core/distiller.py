@@ -57,12 +57,14 @@ class FeatureMimicDistiller(Distiller):
     must already match. With ``normalize``, both sides are standardised per sample and channel
     over H x W first (as in PKD, Cao et al. 2022), so the loss does not depend on the teacher's
     activation scale. The per-pair losses are summed into ``loss_mimic``.
+
+    The adapters' widths come from one dummy forward at build time, or from ``channels``, a list of
+    ``(student, teacher)`` widths per pair (models whose input is not an image, e.g. point clouds).
     """
 
-    lazy = True  # adapter widths come from the features
-
     def __init__(self, student_features, teacher_features, adapter=None,
-                 loss=dict(type="FeatureMSELoss"), loss_weight=1.0, warmup_iters=0, normalize=False):
+                 loss=dict(type="FeatureMSELoss"), loss_weight=1.0, warmup_iters=0, normalize=False,
+                 channels=None):
         super().__init__(student_features, teacher_features,
                          loss_weights=dict(loss_mimic=loss_weight), warmup_iters=warmup_iters)
         if len(self.student_features) != len(self.teacher_features):
@@ -72,24 +74,32 @@ class FeatureMimicDistiller(Distiller):
             )
         self.adapter_cfg = adapter
         self.normalize = normalize
-        self.adapters = nn.ModuleList()  # filled by materialize(), once the widths are known
+        self.adapters = nn.ModuleList()  # filled once the widths are known
         self.loss = build(loss)
+        self.lazy = channels is None
+        if channels is not None:
+            if len(channels) != len(self.student_features):
+                raise ValueError(f"channels gives {len(channels)} (student, teacher) widths for "
+                                 f"{len(self.student_features)} feature pairs")
+            self._build_adapters(channels)
 
     def materialize(self, student_feats, teacher_feats):
-        pairs = zip(self.student_features, self.teacher_features)
-        for s_path, t_path in pairs:
-            s, t = student_feats[s_path], teacher_feats[t_path]
+        if self.lazy:
+            self._build_adapters([(student_feats[s].shape[1], teacher_feats[t].shape[1])
+                                  for s, t in zip(self.student_features, self.teacher_features)])
+
+    def _build_adapters(self, channels):
+        for (s_path, t_path), (s_width, t_width) in zip(zip(self.student_features, self.teacher_features), channels):
             if self.adapter_cfg is None:
-                if s.shape[1] != t.shape[1]:
+                if s_width != t_width:
                     raise ValueError(
-                        f"student feature '{s_path}' has {s.shape[1]} channels but teacher feature "
-                        f"'{t_path}' has {t.shape[1]}, and the distiller has no adapter: add "
+                        f"student feature '{s_path}' has {s_width} channels but teacher feature "
+                        f"'{t_path}' has {t_width}, and the distiller has no adapter: add "
                         "adapter=dict(type='ConvAdapter') to the distiller config"
                     )
                 self.adapters.append(nn.Identity())
             else:
-                adapter = build(dict(self.adapter_cfg, out_channels=t.shape[1], in_channels=s.shape[1]))
-                self.adapters.append(adapter.to(s.device))
+                self.adapters.append(build(dict(self.adapter_cfg, out_channels=t_width, in_channels=s_width)))
 
     def _standardise(self, x):
         return F.instance_norm(x.float()) if self.normalize else x

@@ -27,6 +27,19 @@ def test_conv_adapter_explicit_width_no_norm():
     torch.testing.assert_close(adapter(x), torch.full((1, 4, 3, 3), 3.0))
 
 
+def test_conv_adapter_maps_vectors_and_applies_relu():
+    adapter = ConvAdapter(out_channels=4, in_channels=2, norm=False, relu=True)
+    with torch.no_grad():
+        adapter.conv.weight.copy_(torch.tensor([1.0, -1.0, 2.0, 0.0]).view(4, 1, 1, 1).expand(4, 2, 1, 1))
+        adapter.conv.bias.zero_()
+    vectors = torch.tensor([[1.0, 2.0], [0.5, -1.0], [0.0, 0.0]])  # (P=3, C=2): row sums 3, -0.5, 0
+    sums = vectors.sum(dim=1, keepdim=True)
+    expected = torch.relu(sums * torch.tensor([1.0, -1.0, 2.0, 0.0]))
+    torch.testing.assert_close(adapter(vectors), expected)
+    with pytest.raises(ValueError, match="kernel_size=1"):
+        ConvAdapter(4, in_channels=2, kernel_size=3)(vectors)
+
+
 def test_conv_adapter_rejects_bad_kernel():
     with pytest.raises(ValueError, match="got 5"):
         ConvAdapter(8, kernel_size=5)

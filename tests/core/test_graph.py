@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from densekd.core.graph import knn_within_groups
+from densekd.core.graph import EdgeConv, knn_within_groups
 
 
 def brute_force(features, groups, k):
@@ -49,3 +49,34 @@ def test_bad_shapes_are_refused():
         knn_within_groups(torch.zeros(4, 2), torch.zeros(3, dtype=torch.long), k=2)
     with pytest.raises(ValueError, match="k=0"):
         knn_within_groups(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), k=0)
+
+
+def test_queries_search_every_row_of_their_own_group():
+    generator = torch.Generator().manual_seed(1)
+    features = torch.randn(60, 8, generator=generator)
+    groups = torch.randint(0, 3, (60,), generator=generator)
+    queries = torch.tensor([5, 17, 33, 2, 59])
+    neighbours = knn_within_groups(features, groups, k=4, query_index=queries, chunk_size=2)
+    expected = brute_force(features, groups, 4)[queries]
+    assert torch.equal(neighbours.sort(dim=1).values, expected.sort(dim=1).values)
+    assert torch.equal(neighbours[:, 0], queries)
+
+
+@pytest.mark.parametrize("form", ["concat", "difference"])
+def test_edge_conv_equals_a_1x1_conv_bn_relu_over_the_built_edge_inputs(form):
+    generator = torch.Generator().manual_seed(2)
+    features = torch.randn(12, 3, generator=generator, requires_grad=True)
+    centres = torch.tensor([0, 4, 7])
+    neighbours = torch.randint(0, 12, (3, 5), generator=generator)
+    edge_conv = EdgeConv(3, 4, form)
+    # the explicit EdgeConv input (1, 2C, Q, K), convolved by the same weight, normalised over Q x K
+    neighbour, centre = features[neighbours], features[centres][:, None, :].expand(3, 5, 3)
+    first = neighbour - centre if form == "difference" else neighbour
+    inputs = torch.cat([first, centre], dim=2).permute(2, 0, 1)[None]
+    convolved = torch.nn.functional.conv2d(inputs, edge_conv.weight[:, :, None, None])
+    mean, var = convolved.mean(dim=(0, 2, 3), keepdim=True), convolved.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+    expected = torch.relu((convolved - mean) / torch.sqrt(var + 1e-5))[0].permute(1, 2, 0)  # (Q, K, out)
+    out = edge_conv(features, centres, neighbours)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    out.sum().backward()
+    assert features.grad is not None and edge_conv.weight.grad is not None

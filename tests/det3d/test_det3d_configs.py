@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread", "restore_scope")  # the
 def kitti_options(config, root, iters=2, **extra):
     """``--cfg-options`` for a quick run of ``config`` on the KITTI-layout ``root`` (KITTI's configs wrap
     the train set in a RepeatDataset, the demo's do not)."""
-    train = "train_dataloader.dataset" + (".dataset" if config in KITTI else "")
+    train = "train_dataloader.dataset" + ("" if config.startswith("configs/demo/") else ".dataset")
     sampler = f"{train}.pipeline.{OBJECT_SAMPLE}.db_sampler"
     options = {f"{train}.data_root": root, f"{sampler}.data_root": root,
                f"{sampler}.info_path": root + "kitti_dbinfos_train.json"}

@@ -1,0 +1,7 @@
+# The 3D demo's PointPillars student (pillar features 16) distilled from the demo teacher (32) by
+# PointDistiller on the pillar features, with the paper's K = 128 and temperature 0.01; N = 768 centres
+# per scene (a demo scene holds about 1300 pillars: the paper's 6000 would take them all).
+_base_ = ['./pointpillars_student_lidar.py', '../_base_/distill/pointdistiller_pillars.py']
+teacher = dict(config='configs/demo/pointpillars_teacher_lidar.py',
+               checkpoint='work_dirs/pointpillars_teacher_lidar/last.ckpt')
+distiller = dict(student_channels=16, teacher_channels=32, width=16, num_centres=768)
