@@ -55,9 +55,10 @@ def demo_data(root):
     return root
 
 
-def build(config, root, batch_size):
-    """(plain training module, its train loader) of ``config`` on the scenes at ``root``."""
-    options = {"train_dataloader.batch_size": batch_size, "train_dataloader.num_workers": 0}
+def build(config, root, batch_size, options=None):
+    """(training module, its train loader) of ``config`` (with ``options``) on the scenes at ``root``; a
+    distillation config gets its teacher when ``options`` name the teacher's checkpoint."""
+    options = {"train_dataloader.batch_size": batch_size, "train_dataloader.num_workers": 0, **(options or {})}
     cfg = load_config(config, options)
     dataset = cfg.train_dataloader.dataset
     dataset = dataset.get("dataset", dataset)  # KITTI's configs wrap it in a RepeatDataset
@@ -65,7 +66,7 @@ def build(config, root, batch_size):
     for step in dataset.pipeline:
         if "db_sampler" in step:
             step.db_sampler.update(data_root=root, info_path=os.path.join(root, "kitti_dbinfos_train.json"))
-    module = DistillModule.from_config(cfg, with_teacher=False)
+    module = DistillModule.from_config(cfg, with_teacher="teacher.checkpoint" in options)
     return module, iter(DataModule(cfg, splits=("train",)).train_dataloader())
 
 

@@ -3,6 +3,8 @@
 The losses carry no ``loss_weight``: a distiller multiplies each one by its weight and by
 ``warmup_factor``. They compute in float32, so they are safe to call under ``torch.autocast``.
 """
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -39,15 +41,21 @@ def _masked_mean(errors, mask):
     """Mean of ``errors`` (any shape), or its ``mask``-weighted mean (mask broadcastable to it)."""
     if mask is None:
         return errors.mean()
+    mask = mask.to(errors.dtype)
     try:
-        mask = torch.broadcast_to(mask.to(errors.dtype), errors.shape)
-    except RuntimeError as exc:
+        broadcasts = torch.broadcast_shapes(mask.shape, errors.shape) == errors.shape
+    except RuntimeError:
+        broadcasts = False
+    if not broadcasts:
         raise ValueError(
             f"mask of shape {tuple(mask.shape)} does not broadcast to the loss shape "
             f"{tuple(errors.shape)} — give it size 1 on the channel dim, e.g. (N, 1, H, W)."
-        ) from exc
-    weighted = (errors * mask).sum()
-    total = mask.sum()
+        )
+    mask = mask.reshape((1,) * (errors.dim() - mask.dim()) + tuple(mask.shape))
+    # sum the errors over the dims the mask is broadcast along first: the mask never gets expanded
+    spread = [d for d in range(errors.dim()) if mask.shape[d] == 1 and errors.shape[d] != 1]
+    weighted = (errors.sum(dim=spread, keepdim=True) * mask).sum() if spread else (errors * mask).sum()
+    total = mask.sum() * math.prod(errors.shape[d] for d in spread)
     # An all-zero mask gives weighted == 0; dividing by 1 keeps it 0 with a (zero) gradient.
     return weighted / torch.where(total > 0, total, torch.ones_like(total))
 
