@@ -7,7 +7,7 @@ export PYTHONUNBUFFERED := 1
 install:  ## create .venv (torch, mmcv built once into ~/.cache/densekd, mmdet, lightning, ...)
 	bash tools/install_env.sh
 
-demo: install  ## make the demo data, train teachers / students / distilled students (detection, segmentation, OV), print the tables
+demo: install  ## make the demo data, train teachers / students / distilled students (detection, segmentation, 3D, OV), print the tables
 	$(PY) tools/demo.py
 
 test: install  ## the test suite
@@ -17,6 +17,7 @@ bench: install  ## benchmarks; results are recorded in bench/RESULTS.md
 	$(PY) bench/kd_overhead.py
 	$(PY) bench/acam_attention.py
 	$(PY) bench/det3d_step.py
+	$(PY) bench/pointdistiller_step.py
 
 clean-demo:
 	rm -rf data/shapes data/cityscapes_synthetic work_dirs/demo work_dirs/faster_rcnn_*_shapes work_dirs/deeplabv3_*_streets \

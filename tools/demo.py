@@ -1,12 +1,14 @@
 """The embedded demo: make the shapes data, train a teacher, the student alone and the distilled
 students (feature mimic, ACAM-KD), evaluate them and print one table; then ACAM-KD on segmentation
 (synthetic street scenes in the Cityscapes layout: teacher, student alone, + logit mimic, + ACAM-KD,
-and on the ablation seeds its spatial-only and channel-only variants); then OADP: its teacher side (the demo CLIP, the
+and on the ablation seeds its spatial-only and channel-only variants); then PointDistiller on 3D
+detection (synthetic LiDAR scenes in the KITTI layout: PointPillars teacher, student alone, + pillar
+feature mimic, + PointDistiller, and on the ablation seeds PointDistiller without reweighting); then OADP: its teacher side (the demo CLIP, the
 base-class RPN, its proposals, the CLIP feature cache and the class text embeddings) and the
 open-vocabulary detectors (the baseline, OADP, and OADP's ablations), with an AP50 table over
 novel / base / all classes. Re-running skips finished runs and resumes interrupted ones.
 
-    python tools/demo.py [--seeds 0 [1 2 ...]] [--ablation-seeds 0 ...] [--out work_dirs/demo] [--skip-det] [--skip-seg] [--skip-ov]
+    python tools/demo.py [--seeds 0 [1 2 ...]] [--ablation-seeds 0 ...] [--out work_dirs/demo] [--skip-det] [--skip-seg] [--skip-lidar] [--skip-ov]
 
 The teacher is trained once (seed 0); the student alone and the distilled student are trained
 once per seed, and with several seeds the table adds their mean and spread.
@@ -218,6 +220,43 @@ def segmentation(out, seeds, ablation_seeds):
     return markdown_table(rows, SEG_COLUMNS)
 
 
+LIDAR_TEACHER = ("teacher (PointPillars, widths / 2)", "configs/demo/pointpillars_teacher_lidar.py")
+LIDAR_STUDENT_CONFIG = "configs/demo/pointpillars_student_lidar.py"  # the one run without the teacher
+LIDAR_RUNS = [  # name, config, ablation (run on the ablation seeds only)
+    ("student alone (PointPillars, widths / 4)", LIDAR_STUDENT_CONFIG, False),
+    ("student + pillar feature mimic (MSE)", "configs/demo/pointpillars_mimic_lidar.py", False),
+    ("student + PointDistiller", "configs/demo/pointpillars_pointdistiller_lidar.py", False),
+    ("PointDistiller without reweighting", "configs/demo/pointpillars_pointdistiller_noreweight_lidar.py", True),
+]
+KITTI_METRIC = "Kitti metric/pred_instances_3d/KITTI/"
+LIDAR_METRICS = {"Car BEV": "Car_BEV_AP40_moderate_strict", "Car 3D": "Car_3D_AP40_moderate_strict",
+                 "mean BEV": "Overall_BEV_AP40_moderate", "mean 3D": "Overall_3D_AP40_moderate"}
+LIDAR_COLUMNS = ["model", "seed", *LIDAR_METRICS, "train time (s)"]
+
+
+def lidar_row(name, config, work_dir, seed, options=()):
+    """Train and test a LiDAR detector; its row of the 3D table."""
+    metrics, summary = train_and_test(config, work_dir, seed, options)
+    scores = {col: round(metrics[KITTI_METRIC + key], 1) for col, key in LIDAR_METRICS.items()} if metrics else \
+        {"Car BEV": diverged_cell(summary)}
+    return {"model": name, "seed": seed, **scores, "train time (s)": round(summary["train_time_s"])}
+
+
+def lidar(out, seeds, ablation_seeds):
+    """The 3D demo on the synthetic LiDAR scenes: PointPillars teacher, student alone, + mimic, + PointDistiller."""
+    run(["tools/make_demo_data.py", "--dataset", "kitti"])
+    teacher_dir = os.path.join(out, "lidar_teacher")
+    rows = [lidar_row(*LIDAR_TEACHER, teacher_dir, seed=0)]
+    teacher_option = [f"teacher.checkpoint={teacher_dir}/last.ckpt"]
+    for name, config, ablation in LIDAR_RUNS:
+        options = [] if config == LIDAR_STUDENT_CONFIG else teacher_option
+        work = os.path.basename(config)[:-3]
+        rows += seed_rows(name, ablation_seeds if ablation else seeds,
+                          lambda seed: lidar_row(name, config, os.path.join(out, f"seed{seed}", work), seed, options),
+                          [*LIDAR_METRICS, "train time (s)"])
+    return markdown_table(rows, LIDAR_COLUMNS)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -225,9 +264,10 @@ def main(argv=None):
     parser.add_argument("--skip-ov", action="store_true", help="leave out OADP (teacher side and detectors)")
     parser.add_argument("--skip-det", action="store_true", help="leave out the detection (shapes) demo")
     parser.add_argument("--skip-seg", action="store_true", help="leave out the segmentation (ACAM-KD) demo")
+    parser.add_argument("--skip-lidar", action="store_true", help="leave out the 3D (PointDistiller) demo")
     parser.add_argument("--ablation-seeds", type=int, nargs="*", default=[],
                         help="seeds of the ablations (OADP: object only, + block; ACAM-KD: spatial only, "
-                             "channel only); default: none")
+                             "channel only; PointDistiller: no reweighting); default: none")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     open(os.path.join(args.out, "results.md"), "w").close()  # each part appends its table
@@ -236,6 +276,13 @@ def main(argv=None):
     if not args.skip_seg:
         table = segmentation(args.out, args.seeds, args.ablation_seeds)
         report = f"\nSegmentation (synthetic street scenes val, 19 Cityscapes classes; %):\n{table}\n"
+        with open(os.path.join(args.out, "results.md"), "a") as f:
+            f.write(report)
+        print(report)
+    if not args.skip_lidar:
+        table = lidar(args.out, args.seeds, args.ablation_seeds)
+        report = (f"\n3D detection (synthetic LiDAR scenes val, KITTI AP40 moderate, strict IoU; mean = "
+                  f"Car / Pedestrian / Cyclist):\n{table}\n")
         with open(os.path.join(args.out, "results.md"), "a") as f:
             f.write(report)
         print(report)
