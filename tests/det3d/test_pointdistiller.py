@@ -105,6 +105,17 @@ def test_loss_on_a_two_scene_example_equals_the_hand_computed_value():
     assert expected > 0.1
 
 
+@pytest.mark.parametrize("train_teacher_adapter", [False, True])
+def test_the_teacher_adapter_is_fixed_unless_asked(train_teacher_adapter):
+    torch.manual_seed(0)
+    d = distiller(train_teacher_adapter=train_teacher_adapter)
+    student = torch.randn(6, 1, requires_grad=True)
+    d({"s": student}, {"t": torch.randn(6, 1)}, voxel_batch([0, 0, 0, 1, 1, 1], [1, 2, 3, 4, 5, 6]))["loss_graph"].backward()
+    assert student.grad is not None and d.student_adapters[0].weight.grad is not None
+    teacher_side = [p.grad for p in d.teacher_adapters.parameters()]
+    assert all(g is not None for g in teacher_side) if train_teacher_adapter else all(g is None for g in teacher_side)
+
+
 def test_bev_maps_use_the_teacher_channel_max_and_one_scene_per_map():
     torch.manual_seed(0)
     teacher, student = torch.randn(2, 4, 3, 5), torch.randn(2, 2, 3, 5)
@@ -200,9 +211,10 @@ def test_teacher_stays_in_eval_mode_with_unchanged_statistics(distilled_run, ran
     assert len(statistics) > 10
     for key, value in module.teacher.state_dict().items():
         assert torch.equal(value, saved[key]), key
-    # and the student's and both adapters' statistics did move
+    # the adapters run in training mode (their BN on the batch's edges); the teacher's is not trained
     assert module.distiller.teacher_adapters[0].norm.num_batches_tracked.item() == 3
     assert module.distiller.student_adapters[0].norm.num_batches_tracked.item() == 3
+    assert not any(p.requires_grad for p in module.distiller.teacher_adapters.parameters())
 
 
 def test_distilled_student_exports_to_plain_mmdet3d_and_predicts_boxes(distilled_run, kitti_root, tmp_path):
