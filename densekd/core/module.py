@@ -176,6 +176,17 @@ def build_teacher(teacher_cfg):
     return teacher.eval()
 
 
+def _copy_tensors(inputs):
+    """``inputs`` with every tensor (in nested dicts, lists and tuples) cloned."""
+    if torch.is_tensor(inputs):
+        return inputs.clone()
+    if isinstance(inputs, dict):
+        return type(inputs)((k, _copy_tensors(v)) for k, v in inputs.items())
+    if isinstance(inputs, (list, tuple)):
+        return type(inputs)(_copy_tensors(v) for v in inputs)
+    return inputs
+
+
 class DistillModule(L.LightningModule):
     """Trains ``student`` (an OpenMMLab model: mmdet, mmseg, ...) with its own losses plus the distiller's.
 
@@ -263,8 +274,11 @@ class DistillModule(L.LightningModule):
 
     # --- training -----------------------------------------------------------------------------
     def _run_teacher(self, images, data_samples=None):
-        """Run the teacher; one that reads annotations or metadata (``takes_data_samples``) gets them too."""
+        """Run the teacher on a copy of the inputs (some models write into theirs: mmdet3d's PointPillars
+        encoder overwrites the voxels' xyz in place, so the student would train on altered points it never
+        sees at test time); one that reads annotations or metadata (``takes_data_samples``) gets them too."""
         forward = getattr(self.teacher, self.teacher_forward)
+        images = _copy_tensors(images)
         if getattr(self.teacher, "takes_data_samples", False):
             return forward(images, data_samples)
         return forward(images)
