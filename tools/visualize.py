@@ -1,4 +1,5 @@
-"""Draw models' predictions into one PNG grid: detections (det), segmentation maps (seg), ACAM masks (masks), LiDAR (bev).
+"""Draw models' predictions into one PNG grid: detections (det), segmentation maps (seg), ACAM masks (masks), LiDAR
+(bev), PointDistiller's local graphs (graph).
 
     python tools/visualize.py [--mode det] --model teacher CONFIG CKPT [--model student CONFIG CKPT ...] \
         --images IMG [IMG ...] --out predictions.png [--score-thr 0.3] [--scale 2]
@@ -9,6 +10,8 @@
         [--cfg-options teacher.checkpoint=TEACHER_CKPT ...]
     python tools/visualize.py --mode bev --model teacher CONFIG CKPT [--model student CONFIG CKPT ...] \
         --scenes KITTI_ROOT/training/velodyne_reduced/NNNNNN.bin [...] --out bev.png [--score-thr 0.3] [--scale 8]
+    python tools/visualize.py --mode graph --config POINTDISTILLER_CONFIG --scenes SCAN.bin [...] --out graph.png \
+        [--cfg-options teacher.checkpoint=TEACHER_CKPT ...]
 
 det: a row per model, a column per image. When a config names novel classes (its test evaluator's
 ``novel_classes``, else ``model.roi_head.vocabulary.novel_classes``), novel-class boxes are drawn
@@ -32,7 +35,10 @@ evaluator's ann_file), a panel per model (mmdet3d detectors): the bird's-eye vie
 pointing up, points coloured by height, ground truth white, predictions in their class colour, each
 box with its heading; ``--scale`` is pixels per metre (default 8 in this mode).
 
-``--cfg-options`` overrides entries of every config loaded (seg, masks and bev modes), e.g. the
+graph: a panel per scan: the centres PointDistiller picks (grey, brightness: weight) and five of them
+(ringed, heaviest to lightest) with their K neighbours in the teacher's feature space, a colour each.
+
+``--cfg-options`` overrides entries of every config loaded (seg, masks, bev and graph modes), e.g. the
 teacher checkpoint of an ACAM config, or the test ann_file of a KITTI config.
 """
 import argparse
@@ -125,9 +131,9 @@ def render_grid(models, images, score_thr=0.3, scale=1):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["det", "seg", "masks", "bev"], default="det",
+    parser.add_argument("--mode", choices=["det", "seg", "masks", "bev", "graph"], default="det",
                         help="det: detection boxes; seg: segmentation maps vs ground truth; masks: ACAM masks; "
-                             "bev: LiDAR detections from above")
+                             "bev: LiDAR detections from above; graph: PointDistiller's local graphs")
     parser.add_argument("--model", nargs=3, action="append", metavar=("NAME", "CONFIG", "CHECKPOINT"),
                         help="a model to draw (det, seg: one or more; masks: at most one, instead of "
                              "--config/--checkpoint)")
@@ -137,7 +143,7 @@ def main(argv=None):
     parser.add_argument("--score-thr", type=float, default=0.3, help="det: smallest score drawn")
     parser.add_argument("--scale", type=int, default=None,
                         help="enlarge small images this many times (default 2); bev: pixels per metre (default 8)")
-    parser.add_argument("--config", help="masks: the distillation (ACAM) config")
+    parser.add_argument("--config", help="masks, graph: the distillation (ACAM, PointDistiller) config")
     parser.add_argument("--checkpoint", help="masks: the run's training checkpoint")
     parser.add_argument("--per-row", type=int, default=5, help="masks: mask tiles per row")
     parser.add_argument("--pair", type=int, default=0, help="masks: which distilled feature pair")
@@ -146,11 +152,17 @@ def main(argv=None):
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                         help="seg, masks, bev: override entries of every config, e.g. teacher.checkpoint=PATH")
     args = parser.parse_args(argv)
-    args.scale = args.scale or (8 if args.mode == "bev" else 2)
+    args.scale = args.scale or (8 if args.mode in ("bev", "graph") else 2)
     missing = [p for p in args.images if not os.path.isfile(p)]
     if missing:
         raise FileNotFoundError(f"images not found: {missing}")
-    if args.mode == "masks":
+    if args.mode == "graph":
+        from densekd.det3d.visualize import render_local_graphs
+
+        if not args.config:
+            parser.error("--mode graph needs --config POINTDISTILLER_CONFIG")
+        image = render_local_graphs(args.config, args.images, scale=args.scale, cfg_options=args.cfg_options or None)
+    elif args.mode == "masks":
         from densekd.seg.visualize import load_distill_module, render_acam_masks
 
         if args.config or args.checkpoint:

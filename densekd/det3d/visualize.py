@@ -3,6 +3,7 @@
     gt = ground_truth_boxes(info)                          # (G, 7) LiDAR boxes + labels of one info entry
     tile = draw_bev(points, gt, pred, classes, area)       # PIL image: points by height, boxes with headings
     render_bev_grid([(name, config, ckpt), ...], scenes)   # a row per scene, a panel per model
+    render_local_graphs(pointdistiller_config, scenes)     # PointDistiller's centres and KNN graphs
 
 The x axis (forward) points up, y (left) to the left, as seen from above the car. Points are coloured
 by height (dark low, bright high); ground truth is drawn white, each class's predictions in its
@@ -19,7 +20,7 @@ from densekd.core.module import load_student_for_inference
 from densekd.data.kitti import camera_boxes_to_lidar, lidar_box_corners
 
 __all__ = ["box_corners_bev", "height_colours", "ground_truth_boxes", "draw_bev", "load_lidar_detector",
-           "predict_boxes", "render_bev_grid"]
+           "predict_boxes", "render_bev_grid", "render_local_graphs"]
 
 GT_COLOUR = (255, 255, 255)
 CLASS_COLOURS = [(255, 90, 90), (80, 200, 255), (255, 200, 40), (160, 255, 120), (220, 120, 255)]
@@ -149,3 +150,66 @@ def render_bev_grid(models, scans, score_thr=0.3, scale=8, cfg_options=None):
                                              f"{name}: {os.path.basename(scan)}")))
         rows.append(np.concatenate(tiles, axis=1))
     return Image.fromarray(np.concatenate(rows, axis=0))
+
+
+GRAPH_COLOURS = [(255, 60, 200), (0, 255, 255), (255, 255, 0), (255, 130, 0), (140, 255, 80), (255, 255, 255)]
+
+
+def _row_positions(feature, voxels, cfg):
+    """BEV (x, y) of each row of a recorded feature: a pillar's centre ((P, C) voxel vectors, from the
+    batch's voxel coordinates) or a BEV map cell's centre ((1, C, H, W) over the voxelisation range)."""
+    x_min, y_min, x_max, y_max = _area(cfg)
+    if feature.dim() == 2:
+        size = cfg.model.data_preprocessor.voxel_layer.voxel_size
+        coors = voxels["coors"].float()  # (P, 4): scene, z, y, x
+        return torch.stack([(coors[:, 3] + 0.5) * size[0] + x_min, (coors[:, 2] + 0.5) * size[1] + y_min], 1)
+    height, width = feature.shape[-2:]
+    rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    return torch.stack([(cols.flatten() + 0.5) * (x_max - x_min) / width + x_min,
+                        (rows.flatten() + 0.5) * (y_max - y_min) / height + y_min], 1)
+
+
+@torch.no_grad()
+def render_local_graphs(config, scans, examples=5, scale=8, cfg_options=None):
+    """PointDistiller's local graphs as the distiller of ``config`` (a LocalGraphDistiller config, its
+    teacher from ``teacher.checkpoint``) builds them on each ``.bin`` scan, for the first feature pair: a
+    panel per scan with the points, every centre (N per scene) as a grey dot whose brightness is its weight,
+    and ``examples`` centres (ringed; from the heaviest to the lightest) with their K neighbours in the
+    teacher's feature space as dots of the same colour: neighbours in feature space need not be near in space."""
+    from densekd.core.config import load_config
+    from densekd.core.module import build_teacher
+    from densekd.core.recorder import FeatureRecorder
+    from densekd.core.registry import build, use_scope
+
+    cfg = load_config(config, cfg_options)
+    use_scope(cfg)
+    teacher, distiller = build_teacher(cfg.teacher), build(cfg.distiller)
+    path = distiller.teacher_features[0]
+    recorder = FeatureRecorder(teacher, [path])
+    area = _area(cfg)
+    panels = []
+    for scan in scans:
+        points = np.fromfile(scan, dtype=np.float32).reshape(-1, 4)
+        data = teacher.data_preprocessor({"inputs": {"points": [torch.from_numpy(points)]}}, False)
+        with recorder:
+            teacher.extract_feat(data["inputs"])
+        feature = recorder.records[path]
+        rows, groups = distiller._rows(feature, data, path)
+        centres, weights, neighbours = distiller.local_graphs(rows, groups, distiller._importance(rows, data))
+        xy = _row_positions(feature, data["inputs"].get("voxels"), cfg).numpy()
+        image = draw_bev(points, [], [], [], [], area, scale,
+                         f"{os.path.basename(scan)}: {len(centres)} centres of {len(rows)}, K = {neighbours.shape[1]}")
+        draw = ImageDraw.Draw(image)
+        brightness = (weights / weights.max()).sqrt().numpy()  # sqrt: the many light centres stay visible
+        for (col, row), light in zip(_to_pixels(xy[centres.numpy()], area, scale), brightness):
+            grey = int(90 + 165 * light)
+            draw.rectangle([col - 1, row - 1, col + 1, row + 1], fill=(grey, grey, grey))
+        ranked = weights.argsort(descending=True)  # examples from the heaviest centre down to the lightest
+        picks = ranked[torch.linspace(0, len(ranked) - 1, min(examples, len(ranked))).long()].tolist()
+        for colour, index in zip(GRAPH_COLOURS, picks):
+            centre = _to_pixels(xy[centres[index]][None], area, scale)[0]
+            for col, row in _to_pixels(xy[neighbours[index].numpy()], area, scale):
+                draw.ellipse([col - 2, row - 2, col + 2, row + 2], fill=colour)
+            draw.ellipse([centre[0] - 6, centre[1] - 6, centre[0] + 6, centre[1] + 6], outline=colour, width=3)
+        panels.append(np.asarray(image))
+    return Image.fromarray(np.concatenate(panels, axis=1))

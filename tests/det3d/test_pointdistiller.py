@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -243,3 +244,20 @@ print(tuple(result.pred_instances_3d.bboxes_3d.tensor.shape))
     assert done.returncode == 0, done.stderr[-3000:]
     count, width = eval(done.stdout.strip().splitlines()[-1])
     assert count > 0 and width == 7
+
+
+def test_local_graph_picture_draws_centres_and_neighbours(random_teachers, kitti_root, tmp_path):
+    from PIL import Image
+
+    from densekd.det3d.visualize import GRAPH_COLOURS, TITLE_HEIGHT
+
+    config = "configs/demo/pointpillars_pointdistiller_lidar.py"
+    scans = [os.path.join(kitti_root, "training", "velodyne_reduced", f"{i:06d}.bin") for i in (4, 5)]
+    out = tmp_path / "graph.png"
+    load_tool("visualize").main(["--mode", "graph", "--config", config, "--scenes", *scans, "--out", str(out),
+                                 "--scale", "4", "--cfg-options", f"teacher.checkpoint={random_teachers[PP_DEMO_TEACHER]}"])
+    image = np.asarray(Image.open(out).convert("RGB"))
+    side = int(round(40.96 * 4))
+    assert image.shape == (side + TITLE_HEIGHT, 2 * side, 3)
+    colours = {tuple(c) for c in image.reshape(-1, 3)}
+    assert all(colour in colours for colour in GRAPH_COLOURS[:5])  # five example graphs
