@@ -144,12 +144,18 @@ OV_COLUMNS = ["model", "seed", "AP50 novel", "AP50 base", "AP50 all", "train tim
 OV_METRICS = {"AP50 novel": "ov/AP50_novel", "AP50 base": "ov/AP50_base", "AP50 all": "ov/AP50_all"}
 
 
+def metric_row(name, config, work_dir, seed, metric_keys, options=(), digits=None):
+    """Train and test one model; its table row: ``{column: metrics[key]}`` for ``metric_keys`` (rounded to
+    ``digits`` when given), or "diverged at step N" in the first column."""
+    metrics, summary = train_and_test(config, work_dir, seed, options)
+    scores = {col: metrics[key] if digits is None else round(metrics[key], digits) for col, key in metric_keys.items()} \
+        if metrics else {next(iter(metric_keys)): diverged_cell(summary)}
+    return {"model": name, "seed": seed, **scores, "train time (s)": round(summary["train_time_s"])}
+
+
 def ov_row(name, config, work_dir, seed, options=()):
     """Train and test an open-vocabulary detector; its row of the OV table."""
-    metrics, summary = train_and_test(config, work_dir, seed, options)
-    scores = {col: metrics[key] for col, key in OV_METRICS.items()} if metrics else \
-        {"AP50 novel": diverged_cell(summary)}
-    return {"model": name, "seed": seed, **scores, "train time (s)": round(summary["train_time_s"])}
+    return metric_row(name, config, work_dir, seed, OV_METRICS, options)
 
 
 def ov_detectors(out, seeds, ablation_seeds):
@@ -201,9 +207,7 @@ SEG_COLUMNS = ["model", "seed", "mIoU", "mAcc", "aAcc", "train time (s)"]
 
 def seg_row(name, config, work_dir, seed, options=()):
     """Train and test a segmentor; its row of the segmentation table."""
-    metrics, summary = train_and_test(config, work_dir, seed, options)
-    scores = {k: metrics[k] for k in ("mIoU", "mAcc", "aAcc")} if metrics else {"mIoU": diverged_cell(summary)}
-    return {"model": name, "seed": seed, **scores, "train time (s)": round(summary["train_time_s"])}
+    return metric_row(name, config, work_dir, seed, {k: k for k in ("mIoU", "mAcc", "aAcc")}, options)
 
 
 def segmentation(out, seeds, ablation_seeds):
@@ -236,10 +240,8 @@ LIDAR_COLUMNS = ["model", "seed", *LIDAR_METRICS, "train time (s)"]
 
 def lidar_row(name, config, work_dir, seed, options=()):
     """Train and test a LiDAR detector; its row of the 3D table."""
-    metrics, summary = train_and_test(config, work_dir, seed, options)
-    scores = {col: round(metrics[KITTI_METRIC + key], 1) for col, key in LIDAR_METRICS.items()} if metrics else \
-        {"Car BEV": diverged_cell(summary)}
-    return {"model": name, "seed": seed, **scores, "train time (s)": round(summary["train_time_s"])}
+    keys = {col: KITTI_METRIC + key for col, key in LIDAR_METRICS.items()}
+    return metric_row(name, config, work_dir, seed, keys, options, digits=1)
 
 
 def lidar(out, seeds, ablation_seeds):

@@ -43,6 +43,11 @@ from densekd.core.registry import MODELS
 IMPORTANCES = ("points_per_voxel", "teacher_channel_max")
 
 
+def _voxels(data):
+    """The batch's voxelization (``voxels``, ``num_points``, ``coors``), or None."""
+    return data.get("inputs", {}).get("voxels") if isinstance(data, dict) else None
+
+
 def _as_list(value, n, what):
     values = list(value) if isinstance(value, (list, tuple)) else [value] * n
     if len(values) != n:
@@ -72,8 +77,6 @@ class LocalGraphDistiller(Distiller):
             raise ValueError(f"importance must be one of {IMPORTANCES}, got {importance!r}")
         if num_centres < 1 or num_neighbours < 1:
             raise ValueError(f"num_centres and num_neighbours must be >= 1, got {num_centres} and {num_neighbours}")
-        if edge not in ("concat", "difference"):
-            raise ValueError(f"edge must be 'concat' or 'difference', got {edge!r}")
         self.num_centres, self.num_neighbours = num_centres, num_neighbours
         self.importance, self.temperature, self.reweight = importance, temperature, reweight
         self.edge, self.chunk_size = edge, chunk_size
@@ -97,7 +100,7 @@ class LocalGraphDistiller(Distiller):
             rows = feature.flatten(2).transpose(1, 2).reshape(-1, channels)
             return rows, torch.arange(batch, device=feature.device).repeat_interleave(height * width)
         if feature.dim() == 2:
-            voxels = (data or {}).get("inputs", {}).get("voxels") if isinstance(data, dict) else None
+            voxels = _voxels(data)
             if voxels is None or "coors" not in voxels:
                 raise ValueError(f"feature '{path}' is a set of vectors {tuple(feature.shape)}: its scenes come from "
                                  "data['inputs']['voxels']['coors'], which this batch lacks (a voxelizing "
@@ -109,7 +112,7 @@ class LocalGraphDistiller(Distiller):
     def _importance(self, teacher_rows, data):
         if self.importance == "teacher_channel_max":
             return teacher_rows.detach().float().max(dim=1).values
-        num_points = data["inputs"]["voxels"].get("num_points") if isinstance(data, dict) else None
+        num_points = (_voxels(data) or {}).get("num_points")
         if num_points is None or len(num_points) != len(teacher_rows):
             raise ValueError("importance='points_per_voxel' needs data['inputs']['voxels']['num_points'], one "
                              f"count per row of the (P, C) features ({len(teacher_rows)}); use "
@@ -131,15 +134,19 @@ class LocalGraphDistiller(Distiller):
         centres, weights = torch.cat(centres), torch.cat(weights)
         return centres, weights, knn_within_groups(teacher_rows, groups, self.num_neighbours, centres, self.chunk_size)
 
+    def teacher_graphs(self, teacher, data, path):
+        """One recorded teacher feature -> (rows (M, C), scene ids (M,), centres, weights, neighbours)."""
+        rows, groups = self._rows(teacher.detach(), data, path)
+        return (rows, groups, *self.local_graphs(rows, groups, self._importance(rows, data)))
+
     def pair_loss(self, index, student, teacher, data):
         s_path, t_path = self.student_features[index], self.teacher_features[index]
         s_rows, s_groups = self._rows(student, data, s_path)
-        t_rows, groups = self._rows(teacher.detach(), data, t_path)
+        t_rows, groups, centres, weights, neighbours = self.teacher_graphs(teacher, data, t_path)
         if len(s_rows) != len(t_rows) or not torch.equal(s_groups, groups):
             raise ValueError(f"student feature '{s_path}' has {len(s_rows)} rows and teacher feature '{t_path}' "
                              f"{len(t_rows)}: they must be the same voxels / positions (the same voxel grid "
                              "and BEV size in both models)")
-        centres, weights, neighbours = self.local_graphs(t_rows, groups, self._importance(t_rows, data))
         s_graph = self.student_adapters[index](s_rows, centres, neighbours)  # (centres, K, width)
         t_graph = self.teacher_adapters[index](t_rows, centres, neighbours)
         return mse_loss(s_graph, t_graph, weights.view(-1, 1, 1))

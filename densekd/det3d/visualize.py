@@ -194,8 +194,7 @@ def render_local_graphs(config, scans, examples=5, scale=8, cfg_options=None):
         with recorder:
             teacher.extract_feat(data["inputs"])
         feature = recorder.records[path]
-        rows, groups = distiller._rows(feature, data, path)
-        centres, weights, neighbours = distiller.local_graphs(rows, groups, distiller._importance(rows, data))
+        rows, _, centres, weights, neighbours = distiller.teacher_graphs(feature, data, path)
         xy = _row_positions(feature, data["inputs"].get("voxels"), cfg).numpy()
         image = draw_bev(points, [], [], [], [], area, scale,
                          f"{os.path.basename(scan)}: {len(centres)} centres of {len(rows)}, K = {neighbours.shape[1]}")
