@@ -10,6 +10,7 @@ import json
 import os
 import sys
 
+from densekd.core.cli import run
 from densekd.ovd.splits import SHAPES_NOVEL
 from densekd.ovd.teacher_report import confusion_summary, confusion_table, plot_confusion, proposal_confusion
 
@@ -44,4 +45,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -19,6 +19,7 @@ import shutil
 import torch
 from mmengine.config import Config
 
+from densekd.core.cli import run
 from densekd.core.config import dataset_meta, load_config
 from densekd.core.module import load_student_weights
 from densekd.core.registry import build, use_scope
@@ -87,4 +88,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -17,6 +17,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from densekd.core.cli import run  # noqa: E402
+from densekd.core.errors import MissingFile, UnknownKey  # noqa: E402
 from densekd.core.config import DictAction, load_config  # noqa: E402
 from densekd.ovd.teacher_features import build_extractor, split_images  # noqa: E402
 from densekd.ovd.feature_store import write_store  # noqa: E402
@@ -62,12 +64,12 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options, required=("clip_teacher", "clip_features"))
     features = cfg.clip_features
     if args.split not in features.splits:
-        raise KeyError(f"split {args.split!r} not in clip_features.splits of {args.config}: "
+        raise UnknownKey(f"split {args.split!r} not in clip_features.splits of {args.config}: "
                        f"choose from {sorted(features.splits)}")
     split = features.splits[args.split]
     images = split_images(split.ann_file, split.img_prefix)
     if not os.path.isdir(split.proposals):
-        raise FileNotFoundError(f"proposals not found: {split.proposals} — generate them with "
+        raise MissingFile(f"proposals not found: {split.proposals} — generate them with "
                                 "`python tools/generate_proposals.py RPN_CONFIG RPN_CHECKPOINT --split "
                                 f"{args.split} --out {split.proposals}`")
     clip_teacher = cfg.clip_teacher.to_dict()
@@ -84,4 +86,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

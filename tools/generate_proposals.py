@@ -23,6 +23,8 @@ except ImportError:  # running from a checkout that is not pip-installed
 
 import torch
 
+from densekd.core.cli import run
+from densekd.core.errors import MissingFile
 from densekd.core.config import DictAction
 from densekd.ovd.feature_store import write_store
 from densekd.ovd.proposals import build_proposal_worker, load_split, rpn_model_cfg
@@ -49,7 +51,7 @@ def parse_args(argv=None):
 def sha256_prefix(path, length=16):
     """The first ``length`` hex digits of the file's SHA-256."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {path} — train the RPN first with "
+        raise MissingFile(f"checkpoint not found: {path} — train the RPN first with "
                                 "`python tools/train.py CONFIG`")
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -89,4 +91,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

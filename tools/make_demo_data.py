@@ -13,6 +13,7 @@ try:
 except ImportError:  # running from a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from densekd.core.cli import run
 from densekd.data import make_lidar_scenes, make_shapes_coco, make_street_scenes, prepare_kitti
 
 # dataset -> defaults of the options left unset
@@ -121,4 +122,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

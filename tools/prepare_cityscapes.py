@@ -17,6 +17,7 @@ try:
 except ImportError:  # running from a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from densekd.core.cli import run
 from densekd.data.cityscapes import convert_label_ids, find_label_id_files
 
 DOWNLOAD_HINT = ("download gtFine_trainvaltest.zip and leftImg8bit_trainvaltest.zip from "
@@ -51,4 +52,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -25,6 +25,8 @@ try:
 except ImportError:  # running from a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from densekd.core.cli import run
+from densekd.core.errors import MissingFile
 from densekd.ovd.splits import OV_COCO_BASE, OV_COCO_NOVEL, SHAPES_BASE, SHAPES_NOVEL, write_ov_coco
 
 # dataset -> default root, base, novel (None: from the LVIS frequency field), [(source, output, kind)],
@@ -72,7 +74,7 @@ def prepare(dataset, root=None, force=False):
     for source, _, _ in spec["files"]:
         path = os.path.join(ann_dir, source)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"source annotation file not found: {path}. To get it, "
+            raise MissingFile(f"source annotation file not found: {path}. To get it, "
                                     + spec["get"].format(root=root) + ".")
     results = {}
     for source, output, kind in spec["files"]:
@@ -112,4 +114,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -5,8 +5,8 @@
 import argparse
 import json
 import os
-import sys
 
+from densekd.core.cli import run
 from densekd import DistillModule
 from densekd.core.config import DictAction, default_work_dir, load_config
 from densekd.core.data import DataModule
@@ -41,5 +41,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
-    sys.exit(0)
+    run(main)

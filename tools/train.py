@@ -6,11 +6,12 @@
 import argparse
 import json
 import os
-import sys
 import time
 
 import lightning as L
 
+from densekd.core.cli import run
+from densekd.core.errors import MissingFile
 from densekd import DistillModule
 from densekd.core.config import DictAction, default_work_dir, load_config
 from densekd.core.data import DataModule
@@ -39,7 +40,7 @@ def main(argv=None):
     if args.resume:
         ckpt_path = last_checkpoint(work_dir) if args.resume == "last" else args.resume
         if not os.path.isfile(ckpt_path):
-            raise FileNotFoundError(f"checkpoint to resume from not found: {ckpt_path}")
+            raise MissingFile(f"checkpoint to resume from not found: {ckpt_path}")
     cfg.dump(os.path.join(work_dir, "config.py"))
 
     L.seed_everything(cfg.get("seed", 0), workers=True, verbose=False)
@@ -69,4 +70,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    run(main)

@@ -50,6 +50,8 @@ import torch
 from mmdet.apis import inference_detector
 from PIL import Image, ImageDraw
 
+from densekd.core.cli import run
+from densekd.core.errors import MissingFile
 from densekd.core.config import DictAction, config_classes
 from densekd.core.module import load_student_for_inference
 
@@ -155,7 +157,7 @@ def main(argv=None):
     args.scale = args.scale or (8 if args.mode in ("bev", "graph") else 2)
     missing = [p for p in args.images if not os.path.isfile(p)]
     if missing:
-        raise FileNotFoundError(f"images not found: {missing}")
+        raise MissingFile(f"images not found: {missing}")
     if args.mode == "graph":
         from densekd.det3d.visualize import render_local_graphs
 
@@ -193,4 +195,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

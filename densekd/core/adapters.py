@@ -6,6 +6,7 @@ first forward; run one forward (e.g. on a dummy batch) before building the optim
 from torch import nn
 
 from densekd.core.registry import MODELS
+from .errors import InvalidValue
 
 __all__ = ["ConvAdapter", "LinearAdapter"]
 
@@ -21,7 +22,7 @@ class ConvAdapter(nn.Module):
     def __init__(self, out_channels, in_channels=None, kernel_size=1, norm=True, relu=False):
         super().__init__()
         if kernel_size not in (1, 3):
-            raise ValueError(f"kernel_size must be 1 or 3, got {kernel_size}")
+            raise InvalidValue(f"kernel_size must be 1 or 3, got {kernel_size}")
         conv_args = dict(kernel_size=kernel_size, padding=kernel_size // 2, bias=not norm)
         if in_channels is None:
             self.conv = nn.LazyConv2d(out_channels, **conv_args)
@@ -35,7 +36,7 @@ class ConvAdapter(nn.Module):
         if x.dim() == 2 and self.kernel_size == 1:  # (P, C) vectors as a (1, C, P, 1) map
             return self.forward(x.T[None, :, :, None])[0, :, :, 0].T
         if x.dim() != 4:
-            raise ValueError(f"ConvAdapter expects (N, C, H, W) features (or (P, C) vectors with kernel_size=1), "
+            raise InvalidValue(f"ConvAdapter expects (N, C, H, W) features (or (P, C) vectors with kernel_size=1), "
                              f"got shape {tuple(x.shape)}")
         return self.activation(self.norm(self.conv(x)))
 

@@ -1,31 +1,82 @@
 """Loading densekd configs (mmengine Python configs) with errors that say what to do."""
+import difflib
 import os
 
 from mmengine.config import Config, DictAction
 
-__all__ = ["load_config", "DictAction", "default_work_dir", "config_classes", "dataset_meta"]
+from .errors import InvalidValue, MissingFile, UnknownKey
+
+__all__ = ["load_config", "apply_overrides", "DictAction", "default_work_dir", "config_classes", "dataset_meta"]
+NEW_KEY_PREFIX = "+"  # `--cfg-options +trainer.max_time=...`: add a key the config does not have, on purpose
 
 
 def load_config(path, cfg_options=None, required=("model", "train_cfg")):
     """Read an mmengine config file, apply ``--cfg-options`` overrides, check the ``required`` keys."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file not found: {path} — run from the repository root; "
+        raise MissingFile(f"config file not found: {path} — run from the repository root; "
                                 "configs live under configs/")
     try:
         cfg = Config.fromfile(path)
     except SyntaxError as err:
-        raise SyntaxError(f"config {path} is not valid Python: line {err.lineno}: {err.msg}. "
+        raise InvalidValue(f"config {path} is not valid Python: line {err.lineno}: {err.msg}. "
                           "Fix the file; configs are plain Python assignments.") from None
     except Exception as err:  # mmengine wraps syntax errors of _base_ files and others
-        raise ValueError(f"config {path} could not be read: {err}") from err
+        raise InvalidValue(f"config {path} could not be read: {err}") from err
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        apply_overrides(cfg, cfg_options)
     for key in required:
         if key not in cfg:
             hint = ("every training config needs 'model' (the student) and 'train_cfg' "
                     "(max_iters, val_interval)") if key in ("model", "train_cfg") else f"add a '{key}' entry"
-            raise KeyError(f"config {path} has no '{key}': {hint}")
+            raise UnknownKey(f"config {path} has no '{key}': {hint}")
     return cfg
+
+
+def apply_overrides(cfg, options):
+    """Apply ``--cfg-options`` (``{'a.b.c': value}``) to ``cfg``. A key must exist already, so a typo is
+    refused with the close keys named; ``'+a.b.c'`` adds a key on purpose. A dict in a list is numbered: ``a.0.b``."""
+    for key, value in options.items():
+        if key.startswith(NEW_KEY_PREFIX):
+            key = key[len(NEW_KEY_PREFIX):]
+        else:
+            _check_key_exists(cfg, key)
+        cfg.merge_from_dict({key: value})
+
+
+def _check_key_exists(cfg, key):
+    node, parts = cfg, key.split(".")
+    for depth, part in enumerate(parts):
+        if hasattr(node, "keys") and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            break
+    else:
+        return
+    parent = ".".join(parts[:depth]) or "the config"
+    if not hasattr(node, "keys"):
+        kind = f"a list of {len(node)}" if isinstance(node, (list, tuple)) else f"{node!r}, not a dict"
+        raise UnknownKey(f"--cfg-options {key}: {parent} is {kind}, it has no '{part}'. To add a new key "
+                         f"on purpose, write {NEW_KEY_PREFIX}{key}=...")
+    siblings = [k for k in node.keys() if not k.startswith("_")]
+    prefix = f"{parent}." if depth else ""
+    close = [prefix + k for k in difflib.get_close_matches(part, siblings, n=3, cutoff=0.6)] or \
+        [k for k in _dotted_keys(cfg) if difflib.get_close_matches(part, [k.rsplit(".", 1)[-1]], cutoff=0.8)][:3]
+    hint = f"close keys: {', '.join(close)}" if close else f"{parent} has: {', '.join(sorted(siblings)[:20])}"
+    raise UnknownKey(f"--cfg-options {key}: the config has no such key ({parent} has no '{part}'); {hint}. "
+                     f"To add a new key on purpose, write {NEW_KEY_PREFIX}{key}=...")
+
+
+def _dotted_keys(node, prefix=""):
+    """Every key of a nested config as 'a.b.c' (dicts only)."""
+    keys = []
+    for k in node.keys():
+        if isinstance(k, str) and not k.startswith("_"):
+            keys.append(prefix + k)
+            if hasattr(node[k], "keys"):
+                keys += _dotted_keys(node[k], f"{prefix}{k}.")
+    return keys
 
 
 def default_work_dir(config_path):

@@ -8,6 +8,7 @@ import torch
 from mmengine.dataset import pseudo_collate
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from .errors import InvalidValue, MissingFile
 from .registry import DATASETS, build, use_scope
 
 
@@ -39,7 +40,7 @@ def check_data_root(dataset_cfg, prepare_hint=None):
         if not os.path.exists(path):
             hint = f" Prepare it with: {prepare_hint}" if prepare_hint else \
                 " Put the dataset there (see data/README.md) or set data_root with --cfg-options."
-            raise FileNotFoundError(f"dataset path not found: {path}.{hint}")
+            raise MissingFile(f"dataset path not found: {path}.{hint}")
 
 
 class InfiniteSampler(Sampler):
@@ -54,7 +55,7 @@ class InfiniteSampler(Sampler):
 
     def __init__(self, dataset_size, seed=0, rank=0, world_size=1, start=0):
         if dataset_size <= 0:
-            raise ValueError("the training dataset is empty: check its ann_file and data_prefix")
+            raise InvalidValue("the training dataset is empty: check its ann_file and data_prefix")
         self.size, self.seed, self.rank, self.world_size, self.start = (
             dataset_size, seed, rank, world_size, start)
 
@@ -113,7 +114,7 @@ class DataModule(L.LightningDataModule):
             evaluators = cfg.get(f"{split}_evaluator") or []
             for evaluator in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
                 if evaluator.get("ann_file") and not os.path.exists(evaluator["ann_file"]):
-                    raise FileNotFoundError(
+                    raise MissingFile(
                         f"{split}_evaluator.ann_file not found: {evaluator['ann_file']} — it does not follow "
                         f"data_root: set it too, e.g. --cfg-options {split}_evaluator.ann_file=DATA_ROOT/annotations/...")
 

@@ -2,6 +2,7 @@
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import InvalidValue, UnknownKey
 from .losses import warmup_factor
 from .registry import MODELS, build
 
@@ -26,7 +27,7 @@ class Distiller(nn.Module):
         if isinstance(warmup_iters, dict):
             unknown = set(warmup_iters) - set(self.loss_weights)
             if unknown:
-                raise KeyError(f"warmup_iters names unknown losses {sorted(unknown)}; "
+                raise UnknownKey(f"warmup_iters names unknown losses {sorted(unknown)}; "
                                f"the losses are {sorted(self.loss_weights)}")
             self.warmup_iters = {k: warmup_iters.get(k, 0) for k in self.loss_weights}
         else:
@@ -68,7 +69,7 @@ class FeatureMimicDistiller(Distiller):
         super().__init__(student_features, teacher_features,
                          loss_weights=dict(loss_mimic=loss_weight), warmup_iters=warmup_iters)
         if len(self.student_features) != len(self.teacher_features):
-            raise ValueError(
+            raise InvalidValue(
                 f"FeatureMimicDistiller pairs features one to one, but got "
                 f"{len(self.student_features)} student and {len(self.teacher_features)} teacher paths"
             )
@@ -79,7 +80,7 @@ class FeatureMimicDistiller(Distiller):
         self.lazy = channels is None
         if channels is not None:
             if len(channels) != len(self.student_features):
-                raise ValueError(f"channels gives {len(channels)} (student, teacher) widths for "
+                raise InvalidValue(f"channels gives {len(channels)} (student, teacher) widths for "
                                  f"{len(self.student_features)} feature pairs")
             self._build_adapters(channels)
 
@@ -92,7 +93,7 @@ class FeatureMimicDistiller(Distiller):
         for (s_path, t_path), (s_width, t_width) in zip(zip(self.student_features, self.teacher_features), channels):
             if self.adapter_cfg is None:
                 if s_width != t_width:
-                    raise ValueError(
+                    raise InvalidValue(
                         f"student feature '{s_path}' has {s_width} channels but teacher feature "
                         f"'{t_path}' has {t_width}, and the distiller has no adapter: add "
                         "adapter=dict(type='ConvAdapter') to the distiller config"

@@ -7,6 +7,7 @@ group, runs without a Python loop over points, and bounds its memory by ``chunk_
 """
 import torch
 from torch import nn
+from .errors import InvalidValue
 
 __all__ = ["knn_within_groups", "EdgeConv"]
 
@@ -21,10 +22,10 @@ def knn_within_groups(features, groups, k, query_index=None, chunk_size=1024):
     one (chunk_size, group size) distance block at a time.
     """
     if features.dim() != 2 or groups.shape != features.shape[:1]:
-        raise ValueError(f"features must be (N, C) and groups (N,), got {tuple(features.shape)} and "
+        raise InvalidValue(f"features must be (N, C) and groups (N,), got {tuple(features.shape)} and "
                          f"{tuple(groups.shape)}")
     if k < 1 or chunk_size < 1:
-        raise ValueError(f"k and chunk_size must be >= 1, got k={k}, chunk_size={chunk_size}")
+        raise InvalidValue(f"k and chunk_size must be >= 1, got k={k}, chunk_size={chunk_size}")
     n = features.shape[0]
     if query_index is None:
         query_index = torch.arange(n, device=features.device)
@@ -65,7 +66,7 @@ class EdgeConv(nn.Module):
     def __init__(self, in_channels, out_channels, form="concat"):
         super().__init__()
         if form not in ("concat", "difference"):
-            raise ValueError(f"edge form must be 'concat' or 'difference', got {form!r}")
+            raise InvalidValue(f"edge form must be 'concat' or 'difference', got {form!r}")
         self.form = form
         self.weight = nn.Parameter(torch.empty(out_channels, 2 * in_channels))  # [neighbour half, centre half]
         nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)  # nn.Conv2d's default
@@ -73,7 +74,7 @@ class EdgeConv(nn.Module):
 
     def forward(self, features, centres, neighbours):
         if features.dim() != 2 or 2 * features.shape[1] != self.weight.shape[1]:
-            raise ValueError(f"EdgeConv expects (N, {self.weight.shape[1] // 2}) features, "
+            raise InvalidValue(f"EdgeConv expects (N, {self.weight.shape[1] // 2}) features, "
                              f"got {tuple(features.shape)}")
         on_neighbour, on_centre = self.weight.chunk(2, dim=1)
         if self.form == "difference":  # W1 (n - c) + W2 c = W1 n + (W2 - W1) c

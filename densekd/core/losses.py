@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from densekd.core.registry import MODELS
+from .errors import InvalidValue
 
 __all__ = [
     "mse_loss",
@@ -30,7 +31,7 @@ __all__ = [
 
 def _check_same_shape(pred, target, what="pred and target"):
     if pred.shape != target.shape:
-        raise ValueError(
+        raise InvalidValue(
             f"{what} must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)} "
             "— map the student features to the teacher's shape with an adapter "
             "(densekd.core.adapters) first."
@@ -47,7 +48,7 @@ def _masked_mean(errors, mask):
     except RuntimeError:
         broadcasts = False
     if not broadcasts:
-        raise ValueError(
+        raise InvalidValue(
             f"mask of shape {tuple(mask.shape)} does not broadcast to the loss shape "
             f"{tuple(errors.shape)} — give it size 1 on the channel dim, e.g. (N, 1, H, W)."
         )
@@ -76,7 +77,7 @@ def kl_div_loss(student_logits, teacher_logits, temperature=1.0, dim=1):
     """T^2 * KL(teacher || student) over ``dim`` of logits (N, C) or (N, C, H, W), mean elsewhere."""
     _check_same_shape(student_logits, teacher_logits, "student and teacher logits")
     if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+        raise InvalidValue(f"temperature must be > 0, got {temperature}")
     log_p_student = F.log_softmax(student_logits.float() / temperature, dim=dim)
     log_p_teacher = F.log_softmax(teacher_logits.float() / temperature, dim=dim)
     kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(dim=dim)
@@ -86,7 +87,7 @@ def kl_div_loss(student_logits, teacher_logits, temperature=1.0, dim=1):
 def relation_loss(student, teacher):
     """MSE between the Gram matrices (N, N) of student (N, Ds) and teacher (N, Dt) embeddings."""
     if student.dim() != 2 or teacher.dim() != 2 or student.shape[0] != teacher.shape[0]:
-        raise ValueError(
+        raise InvalidValue(
             f"relation_loss needs (N, Ds) and (N, Dt) inputs with the same N, got "
             f"{tuple(student.shape)} and {tuple(teacher.shape)} — flatten each sample to one row."
         )
@@ -115,7 +116,7 @@ def asymmetric_loss(logits, targets, gamma_neg=4.0, gamma_pos=0.0, clip=0.05, ep
 def dice_diversity_loss(masks, eps=1e-6):
     """Mean Dice overlap between every ordered pair of the M masks in (N, M, L) or (N, M, H, W)."""
     if masks.dim() < 3:
-        raise ValueError(f"masks must be (N, M, L) or (N, M, H, W), got shape {tuple(masks.shape)}")
+        raise InvalidValue(f"masks must be (N, M, L) or (N, M, H, W), got shape {tuple(masks.shape)}")
     num_masks = masks.shape[1]
     if num_masks < 2:
         return masks.float().sum() * 0  # no pairs to push apart
@@ -157,7 +158,7 @@ class TemperatureKLLoss(nn.Module):
     def __init__(self, temperature=1.0, dim=1):
         super().__init__()
         if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+            raise InvalidValue(f"temperature must be > 0, got {temperature}")
         self.temperature = temperature
         self.dim = dim
 

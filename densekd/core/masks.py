@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from densekd.core.registry import MODELS
+from .errors import InvalidValue
 
 __all__ = ["boxes_to_mask", "LearnableSelectionMasks", "select_topk"]
 
@@ -12,7 +13,7 @@ __all__ = ["boxes_to_mask", "LearnableSelectionMasks", "select_topk"]
 def boxes_to_mask(boxes, image_size, grid_size):
     """Boxes (N, 4) xyxy in image pixels -> (N, h, w) float mask of the grid cells whose centre is inside."""
     if boxes.dim() != 2 or boxes.shape[-1] != 4:
-        raise ValueError(f"boxes must be (N, 4) xyxy, got shape {tuple(boxes.shape)}")
+        raise InvalidValue(f"boxes must be (N, 4) xyxy, got shape {tuple(boxes.shape)}")
     image_h, image_w = image_size
     grid_h, grid_w = grid_size
     boxes = boxes.float()
@@ -38,9 +39,9 @@ class LearnableSelectionMasks(nn.Module):
     def __init__(self, channels, num_masks, mode="spatial"):
         super().__init__()
         if mode not in self.modes:
-            raise ValueError(f"mode must be one of {self.modes}, got {mode!r}")
+            raise InvalidValue(f"mode must be one of {self.modes}, got {mode!r}")
         if channels < 1 or num_masks < 1:
-            raise ValueError(
+            raise InvalidValue(
                 f"channels and num_masks must be >= 1, got channels={channels}, num_masks={num_masks}"
             )
         self.channels = channels
@@ -56,7 +57,7 @@ class LearnableSelectionMasks(nn.Module):
 
     def forward(self, features):
         if features.dim() != 4 or features.shape[1] != self.channels:
-            raise ValueError(
+            raise InvalidValue(
                 f"{type(self).__name__} expects features (N, {self.channels}, H, W), got shape "
                 f"{tuple(features.shape)} — set channels={features.shape[1] if features.dim() == 4 else '?'} "
                 "or adapt the features first."
@@ -78,9 +79,9 @@ def select_topk(scores, k, temperature=None):
     is given.
     """
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise InvalidValue(f"k must be >= 1, got {k}")
     if temperature is not None and temperature <= 0:
-        raise ValueError(f"temperature must be > 0 or None, got {temperature}")
+        raise InvalidValue(f"temperature must be > 0 or None, got {temperature}")
     k = min(k, scores.shape[-1])
     top_scores, indices = scores.topk(k, dim=-1)
     if temperature is None:

@@ -10,6 +10,7 @@ from mmengine.config import Config
 from mmengine.evaluator import Evaluator
 from torch import nn
 
+from .errors import Diverged, InvalidValue, MissingFile, UnknownKey
 from .data import mix_seed
 from .optim import build_lr_scheduler, build_optimizer
 from .recorder import FeatureRecorder
@@ -22,7 +23,7 @@ STUDENT_PREFIX = "student."
 def load_state_dict_file(path, what="checkpoint", hint=""):
     """Load a densekd/Lightning or native OpenMMLab checkpoint's weights (``weights_only``)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what} not found: {path}" + (f" — {hint}" if hint else ""))
+        raise MissingFile(f"{what} not found: {path}" + (f" — {hint}" if hint else ""))
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     return ckpt.get("state_dict", ckpt)
 
@@ -96,7 +97,7 @@ def load_pretrained_student(student, checkpoint):
     own = student.state_dict()
     matched = load_matching(student, state)
     if not matched:
-        raise ValueError(f"load_from {checkpoint}: no entry matches the student by name and shape (it has "
+        raise InvalidValue(f"load_from {checkpoint}: no entry matches the student by name and shape (it has "
                          f"{_group_names(sorted(state), 1)}; the student {_group_names(sorted(own), 1)}) — "
                          "is it a checkpoint of the same kind of model?")
     reshaped = sorted(k for k in state if k in own and k not in matched)
@@ -114,7 +115,7 @@ def inherit_teacher_weights(student, teacher, prefixes):
     wanted = {k: v for k, v in teacher_state.items() if k.split(".")[0] in prefixes and k in own}
     matched = _keep_metadata(OrderedDict((k, v) for k, v in wanted.items() if own[k].shape == v.shape), teacher_state)
     if not any(v.dim() > 0 for v in matched.values()):  # BN step counters alone are no inheritance
-        raise ValueError(f"inherit_from_teacher={list(prefixes)}: no teacher weight under these prefixes "
+        raise InvalidValue(f"inherit_from_teacher={list(prefixes)}: no teacher weight under these prefixes "
                          "matches the student by name and shape — the widths differ (inheritance needs "
                          "equal neck/head widths), or the prefixes are not top-level module names "
                          f"(the student's are: {sorted({k.split('.')[0] for k in own})})")
@@ -144,7 +145,7 @@ def check_local_weights(model_cfg):
     visit(model_cfg)
     for path in paths:
         if "://" not in path and not os.path.isfile(path):
-            raise FileNotFoundError(
+            raise MissingFile(
                 f"pretrained weights not found: {path} — download them (the config's comment names them) "
                 "and put them there, or train from scratch with --cfg-options model.pretrained=None "
                 "(mmseg) / model.backbone.init_cfg=None (mmdet)")
@@ -158,7 +159,7 @@ def build_teacher(teacher_cfg):
     else:
         config_path = teacher_cfg["config"]
         if not os.path.isfile(config_path):
-            raise FileNotFoundError(f"teacher config not found: {config_path}")
+            raise MissingFile(f"teacher config not found: {config_path}")
         model_cfg = Config.fromfile(config_path).model
         source = config_path
     teacher = build(model_cfg)
@@ -167,7 +168,7 @@ def build_teacher(teacher_cfg):
         if getattr(teacher, "loads_own_weights", False):  # e.g. a CLIP teacher from its own config
             teacher.requires_grad_(False)
             return teacher.eval()
-        raise ValueError("teacher.checkpoint is not set: a teacher must be trained weights")
+        raise InvalidValue("teacher.checkpoint is not set: a teacher must be trained weights")
     hint = f"train the teacher first with `python tools/train.py {source}`" \
         if "config" in teacher_cfg else "train the teacher first"
     state = strip_prefix(load_state_dict_file(checkpoint, "teacher checkpoint", hint), STUDENT_PREFIX)
@@ -200,7 +201,7 @@ class DistillModule(L.LightningModule):
                  teacher_forward="extract_feat", student_forward="extract_feat", dummy_input_size=(64, 64)):
         super().__init__()
         if (teacher is None) != (distiller is None):
-            raise ValueError("give both a teacher and a distiller, or neither (plain training)")
+            raise InvalidValue("give both a teacher and a distiller, or neither (plain training)")
         self.student = student
         self.distiller = distiller
         self.teacher = teacher
@@ -228,7 +229,7 @@ class DistillModule(L.LightningModule):
         """
         distill = with_teacher and cfg.get("teacher") is not None
         if distill and cfg.get("distiller") is None:
-            raise KeyError("the config has a 'teacher' but no 'distiller': add one, e.g. "
+            raise UnknownKey("the config has a 'teacher' but no 'distiller': add one, e.g. "
                            "distiller = dict(type='FeatureMimicDistiller', ...)")
         use_scope(cfg)  # the library (mmdet, mmseg, ...) that the config's type names belong to
         if init_weights:
@@ -323,7 +324,7 @@ class DistillModule(L.LightningModule):
         named = {**{k: v for k, v in log_vars.items() if k != "loss"}, **distill_losses}
         if not torch.isfinite(total):
             bad = [k for k, v in named.items() if torch.is_tensor(v) and not torch.isfinite(v).all()]
-            raise FloatingPointError(
+            raise Diverged(
                 f"non-finite loss at step {self.global_step}: {bad or ['loss']} "
                 f"(total {total.item()}). Training stopped; the last checkpoint is left as it was. "
                 "Lower the learning rate or the loss weights, or add warm-up."
@@ -346,7 +347,7 @@ class DistillModule(L.LightningModule):
     def _start_eval(self, split):
         cfgs = self.evaluator_cfgs.get(split)
         if cfgs is None:
-            raise ValueError(f"the config has no {split}_evaluator: add one (e.g. CocoMetric)")
+            raise InvalidValue(f"the config has no {split}_evaluator: add one (e.g. CocoMetric)")
         cfgs = cfgs if isinstance(cfgs, (list, tuple)) else [cfgs]
         self.evaluator = Evaluator([build(c, METRICS) for c in cfgs])
         datamodule = self.trainer.datamodule

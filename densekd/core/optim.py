@@ -3,6 +3,7 @@ import math
 
 from mmengine.optim import build_optim_wrapper
 from torch.optim.lr_scheduler import LambdaLR
+from .errors import InvalidValue
 
 POLICIES = ("step", "cosine", "poly", "cyclic", "constant")
 
@@ -41,7 +42,7 @@ def lr_factor(step, max_iters, policy="step", warmup_iters=0, warmup_ratio=0.001
     elif policy == "constant":
         factor = 1.0
     else:
-        raise ValueError(f"unknown lr_schedule policy {policy!r}; use one of {POLICIES}")
+        raise InvalidValue(f"unknown lr_schedule policy {policy!r}; use one of {POLICIES}")
     if step < warmup_iters:
         factor *= warmup_ratio + (1 - warmup_ratio) * step / warmup_iters
     return factor

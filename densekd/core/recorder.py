@@ -3,6 +3,7 @@ import difflib
 import re
 
 from torch import nn
+from .errors import InvalidValue, OutOfRange, UnknownKey
 
 _PATH = re.compile(r"^(?P<module>[\w.]*?)(?:\[(?P<index>\d+)\])?$")
 
@@ -11,7 +12,7 @@ def parse_path(path):
     """Split ``'neck[2]'`` into ``('neck', 2)`` and ``'backbone.layer4'`` into ``('backbone.layer4', None)``."""
     match = _PATH.match(path)
     if match is None:
-        raise ValueError(
+        raise InvalidValue(
             f"bad feature path {path!r}: use a dotted module path, optionally indexed into a "
             "tuple output, e.g. 'backbone.layer4' or 'neck[0]'"
         )
@@ -27,7 +28,7 @@ def resolve_module(model, module_path):
         names = [name for name, _ in model.named_modules() if name]
         close = difflib.get_close_matches(module_path, names, n=5, cutoff=0.4)
         hint = f" Closest existing paths: {', '.join(close)}." if close else ""
-        raise KeyError(
+        raise UnknownKey(
             f"no sub-module {module_path!r} in {type(model).__name__}.{hint} "
             "List them all with [n for n, _ in model.named_modules()]."
         ) from None
@@ -65,7 +66,7 @@ class FeatureRecorder:
                     self.records[path] = output[index]
                 else:
                     size = len(output) if isinstance(output, (tuple, list)) else "not a sequence"
-                    raise IndexError(
+                    raise OutOfRange(
                         f"feature path {path!r} indexes the output of {type(module).__name__}, "
                         f"but that output has length {size}"
                     )

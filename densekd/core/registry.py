@@ -10,6 +10,7 @@ import difflib
 
 from mmengine.config import ConfigDict
 from mmengine.registry import DATASETS, METRICS, MODELS, DefaultScope, init_default_scope
+from .errors import InvalidType, UnknownKey
 
 __all__ = ["MODELS", "DATASETS", "METRICS", "DEFAULT_SCOPE", "build", "use_scope"]
 
@@ -41,7 +42,7 @@ def _known_types(registry):
 def build(cfg, registry=MODELS, **default_args):
     """Build ``cfg`` from ``registry``; an unknown ``type`` raises a KeyError naming close matches."""
     if not isinstance(cfg, dict) or "type" not in cfg:
-        raise TypeError(f"a component config must be a dict with a 'type' key, got: {cfg!r}")
+        raise InvalidType(f"a component config must be a dict with a 'type' key, got: {cfg!r}")
     if DefaultScope.get_current_instance() is None:
         use_scope(DEFAULT_SCOPE)  # so nested parts (data preprocessor, transforms) resolve somewhere
     cfg = ConfigDict(cfg)
@@ -50,7 +51,7 @@ def build(cfg, registry=MODELS, **default_args):
         if isinstance(type_name, str) and scoped.get(type_name) is None:
             close = difflib.get_close_matches(type_name, _known_types(scoped), n=5, cutoff=0.5)
             hint = f" Did you mean: {', '.join(close)}?" if close else ""
-            raise KeyError(
+            raise UnknownKey(
                 f"unknown type '{type_name}' in the {scoped.scope}::{scoped.name} registry.{hint} "
                 "If it comes from densekd, check that the config has "
                 "custom_imports = dict(imports=['densekd'])."

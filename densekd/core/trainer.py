@@ -7,6 +7,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from .errors import InvalidValue
 
 
 # Expected here: the frozen teacher is in eval mode by design, and the student's data
@@ -54,7 +55,7 @@ def build_trainer(cfg, work_dir, devices=None, accelerator=None, for_test=False)
     clip = (cfg.get("optim_wrapper") or {}).get("clip_grad")
     if clip and "gradient_clip_val" not in extra:  # mmengine's optim_wrapper.clip_grad, done by Lightning
         if clip.get("norm_type", 2) != 2:
-            raise ValueError(f"optim_wrapper.clip_grad.norm_type={clip['norm_type']}: densekd clips the L2 norm "
+            raise InvalidValue(f"optim_wrapper.clip_grad.norm_type={clip['norm_type']}: densekd clips the L2 norm "
                              "only; set norm_type=2 or trainer.gradient_clip_val / gradient_clip_algorithm")
         extra.update(gradient_clip_val=clip["max_norm"], gradient_clip_algorithm="norm")
     multi = (isinstance(devices, int) and devices > 1) or extra.get("num_nodes", 1) > 1
@@ -75,7 +76,7 @@ def build_trainer(cfg, work_dir, devices=None, accelerator=None, for_test=False)
         if train_cfg.get("best_metric"):
             callbacks.append(ModelCheckpoint(dirpath=work_dir, filename="best", save_top_k=1,
                                              monitor=f"val/{train_cfg.best_metric}", mode="max"))
-    return L.Trainer(
+    defaults = dict(
         default_root_dir=work_dir,
         accelerator=accelerator,
         devices=devices,
@@ -89,8 +90,8 @@ def build_trainer(cfg, work_dir, devices=None, accelerator=None, for_test=False)
         logger=loggers,
         callbacks=callbacks,
         enable_model_summary=False,
-        **extra,
     )
+    return L.Trainer(**{**defaults, **extra})  # the config's `trainer` entries win, e.g. num_sanity_val_steps
 
 
 def last_checkpoint(work_dir):

@@ -34,6 +34,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from densekd.data.manifest import read_json_or_none, write_json_atomic
 from densekd.data.shapes import _check_int  # one integer-argument check for both generators
+from ..core.errors import InvalidType, InvalidValue, MissingFile
 
 __all__ = [
     "CityscapesLabel", "CITYSCAPES_LABELS", "CITYSCAPES_CLASSES", "CITYSCAPES_PALETTE",
@@ -113,7 +114,7 @@ def label_ids_to_train_ids(label_ids):
     """
     ids = np.asarray(label_ids)
     if not np.issubdtype(ids.dtype, np.integer):
-        raise TypeError(f"label ids must be an integer array, got dtype {ids.dtype}")
+        raise InvalidType(f"label ids must be an integer array, got dtype {ids.dtype}")
     if ids.dtype == np.uint8:
         return _TRAIN_ID_LUT[ids]
     out = np.full(ids.shape, IGNORE_INDEX, dtype=np.uint8)
@@ -127,9 +128,9 @@ def colorize_label_map(label_map, palette=CITYSCAPES_PALETTE, ignore_colour=(0, 
     and any label outside ``[0, len(palette))`` get ``ignore_colour`` (black)."""
     labels = np.asarray(label_map)
     if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"a label map must hold integers, got dtype {labels.dtype}")
+        raise InvalidType(f"a label map must hold integers, got dtype {labels.dtype}")
     if labels.ndim != 2:
-        raise ValueError(f"a label map must be (H, W), got shape {labels.shape}")
+        raise InvalidValue(f"a label map must be (H, W), got shape {labels.shape}")
     lut = np.array(list(palette) + [ignore_colour], dtype=np.uint8).reshape(-1, 3)
     index = np.where((labels >= 0) & (labels < len(palette)), labels, len(palette))
     return lut[index]
@@ -166,7 +167,7 @@ def convert_label_ids(gt_root, overwrite=False):
 
     gt_root = Path(gt_root)
     if not gt_root.is_dir():
-        raise FileNotFoundError(f"label directory not found: {gt_root}")
+        raise MissingFile(f"label directory not found: {gt_root}")
     sources = find_label_id_files(gt_root)
     written = 0
     progress = tqdm(sources, desc="labelIds -> labelTrainIds", unit="file",
@@ -179,7 +180,7 @@ def convert_label_ids(gt_root, overwrite=False):
             mode = image.mode
             ids = np.asarray(image)
         if ids.ndim != 2:
-            raise ValueError(f"{source}: expected a single-channel label-id image, got mode {mode}")
+            raise InvalidValue(f"{source}: expected a single-channel label-id image, got mode {mode}")
         _save_png_atomically(label_ids_to_train_ids(ids), target)
         written += 1
     return written
@@ -1063,7 +1064,7 @@ def _validate(num_train, num_val, size, seed):
     _check_int("num_train", num_train, 1, 1_000_000)
     _check_int("num_val", num_val, 1, 1_000_000)
     if not isinstance(size, (tuple, list)) or len(size) != 2:
-        raise ValueError(f"size must be a (height, width) pair, got {size!r}")
+        raise InvalidValue(f"size must be a (height, width) pair, got {size!r}")
     _check_int("height", size[0], 32, 2048)
     _check_int("width", size[1], 32, 4096)
     _check_int("seed", seed, 0)
@@ -1161,7 +1162,7 @@ def make_street_scenes(root, num_train=200, num_val=50, size=(128, 256), seed=0)
     if summary is not None:
         return dict(summary, root=str(root), generated=False)
     if _read_meta(root) is None and ((root / "leftImg8bit").exists() or (root / "gtFine").exists()):
-        raise ValueError(f"{root} holds leftImg8bit/ or gtFine/ but no {_META_NAME}: it was not written "
+        raise InvalidValue(f"{root} holds leftImg8bit/ or gtFine/ but no {_META_NAME}: it was not written "
                          f"by make_street_scenes (real Cityscapes?); refusing to write into it")
 
     root.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from densekd.data.manifest import read_json_or_none, write_json_atomic
+from ..core.errors import InvalidValue, MissingFile
 
 __all__ = [
     "KITTI_CLASSES", "KITTI_3D_CLASSES", "KITTI_IMAGE_SIZE", "KITTI_REFERENCE_CALIB", "KITTI_DOWNLOAD_HINT",
@@ -108,10 +109,10 @@ def read_calib(path):
     calib = {}
     for key, shape in CALIB_SHAPES.items():
         if key not in values:
-            raise ValueError(f"{path}: no '{key}:' line; a KITTI object calib file has "
+            raise InvalidValue(f"{path}: no '{key}:' line; a KITTI object calib file has "
                              f"{', '.join(CALIB_SHAPES)}")
         if values[key].size != shape[0] * shape[1]:
-            raise ValueError(f"{path}: '{key}' has {values[key].size} numbers, expected "
+            raise InvalidValue(f"{path}: '{key}' has {values[key].size} numbers, expected "
                              f"{shape[0] * shape[1]} ({shape[0]}x{shape[1]})")
         calib[key] = values[key].reshape(shape)
     return calib
@@ -123,7 +124,7 @@ def write_calib(path, calib):
     for key, shape in CALIB_SHAPES.items():
         matrix = np.asarray(calib[key], dtype=np.float64)
         if matrix.shape != shape:
-            raise ValueError(f"calib '{key}' must be {shape[0]}x{shape[1]}, got shape {matrix.shape}")
+            raise InvalidValue(f"calib '{key}' must be {shape[0]}x{shape[1]}, got shape {matrix.shape}")
         lines.append(f"{key}: " + " ".join(f"{v:.12e}" for v in matrix.ravel()))
     Path(path).write_text("\n".join(lines) + "\n\n")
 
@@ -133,7 +134,7 @@ def parse_label_line(line):
     location [3], rotation_y, and score when a 16th field is there)."""
     fields = line.split()
     if len(fields) not in (15, 16):
-        raise ValueError(f"a KITTI label line has 15 fields (16 with a score), got {len(fields)}: {line!r}")
+        raise InvalidValue(f"a KITTI label line has 15 fields (16 with a score), got {len(fields)}: {line!r}")
     numbers = [float(v) for v in fields[1:]]
     obj = dict(type=fields[0], truncated=numbers[0], occluded=int(numbers[1]), alpha=numbers[2],
                bbox=numbers[3:7], dimensions=numbers[7:10], location=numbers[10:13], rotation_y=numbers[13])
@@ -159,7 +160,7 @@ def read_label(path):
     try:
         return [parse_label_line(line) for line in lines]
     except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+        raise InvalidValue(f"{path}: {err}") from None
 
 
 def write_label(path, objects):
@@ -174,7 +175,7 @@ def read_plane(path):
     try:
         return [float(v) for v in values]
     except ValueError:
-        raise ValueError(f"{path}: expected a road plane 'a b c d' on its last line, got {values}") from None
+        raise InvalidValue(f"{path}: expected a road plane 'a b c d' on its last line, got {values}") from None
 
 
 def write_plane(path, plane):
@@ -186,7 +187,7 @@ def read_velodyne(path, num_features=4):
     """velodyne .bin -> (N, num_features) float32."""
     data = np.fromfile(path, dtype=np.float32)
     if data.size % num_features:
-        raise ValueError(f"{path}: {data.size} floats is not a multiple of {num_features} features a point")
+        raise InvalidValue(f"{path}: {data.size} floats is not a multiple of {num_features} features a point")
     return data.reshape(-1, num_features)
 
 
@@ -337,10 +338,10 @@ def check_kitti_root(root):
     """Raise FileNotFoundError naming every missing part of a KITTI object root, and how to get it."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"KITTI root {root} not found. To get it, {KITTI_DOWNLOAD_HINT.format(root=root)}.")
+        raise MissingFile(f"KITTI root {root} not found. To get it, {KITTI_DOWNLOAD_HINT.format(root=root)}.")
     missing = [part for part in _REQUIRED if not (root / part).exists()]
     if missing:
-        raise FileNotFoundError(f"KITTI root {root} lacks {', '.join(str(root / m) for m in missing)}. "
+        raise MissingFile(f"KITTI root {root} lacks {', '.join(str(root / m) for m in missing)}. "
                                 f"To get them, {KITTI_DOWNLOAD_HINT.format(root=root)}.")
 
 
@@ -350,7 +351,7 @@ def read_image_set(path):
     for number, line in enumerate(Path(path).read_text().splitlines(), 1):
         if line.strip():
             if not line.strip().isdigit():
-                raise ValueError(f"{path}:{number}: expected a frame id such as 000042, got {line.strip()!r}")
+                raise InvalidValue(f"{path}:{number}: expected a frame id such as 000042, got {line.strip()!r}")
             ids.append(int(line))
     return ids
 
@@ -482,7 +483,7 @@ def _fingerprint(root, splits):
         for sample_idx in ids:
             for path in _frame_files(root, split_dir, sample_idx, labelled).values():
                 if not path.is_file():
-                    raise FileNotFoundError(f"{path} not found, but frame {sample_idx:06d} is listed in "
+                    raise MissingFile(f"{path} not found, but frame {sample_idx:06d} is listed in "
                                             f"{root / 'ImageSets' / (name + '.txt')}")
                 stat = path.stat()
                 digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())

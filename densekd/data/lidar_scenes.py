@@ -44,6 +44,7 @@ from densekd.data.kitti import (
 )
 from densekd.data.manifest import read_json_or_none, write_json_atomic
 from densekd.data.shapes import _check_int
+from ..core.errors import InvalidValue
 
 __all__ = ["LIDAR_HEIGHT", "CLASS_SIZES", "LidarSpec", "BoxPart", "CylinderPart", "object_parts",
            "scan_entities", "scan_objects", "render_frame", "make_lidar_scenes"]
@@ -305,7 +306,7 @@ def object_parts(name, box, rng):
     """The parts (BoxPart / CylinderPart, all inside the box) of a Car, Pedestrian or Cyclist whose
     LiDAR box is (x, y, z_bottom, l, w, h, yaw)."""
     if name not in _PART_BUILDERS:
-        raise ValueError(f"unknown object class {name!r}; the generator makes {', '.join(_PART_BUILDERS)}")
+        raise InvalidValue(f"unknown object class {name!r}; the generator makes {', '.join(_PART_BUILDERS)}")
     return _PART_BUILDERS[name](tuple(float(v) for v in box), rng)
 
 
@@ -593,11 +594,11 @@ def _validate(num_train, num_val, seed, max_range, max_lateral, beams, azimuth_s
     _check_int("seed", seed, 0)
     _check_int("beams", beams, 4, 256)
     if not 10.0 <= float(max_range) <= 80.0:
-        raise ValueError(f"max_range must be in [10, 80] m, got {max_range}")
+        raise InvalidValue(f"max_range must be in [10, 80] m, got {max_range}")
     if not 5.0 <= float(max_lateral) <= 40.0:
-        raise ValueError(f"max_lateral must be in [5, 40] m, got {max_lateral}")
+        raise InvalidValue(f"max_lateral must be in [5, 40] m, got {max_lateral}")
     if not 0.05 <= float(azimuth_step) <= 1.0:
-        raise ValueError(f"azimuth_step must be in [0.05, 1] degrees, got {azimuth_step}")
+        raise InvalidValue(f"azimuth_step must be in [0.05, 1] degrees, got {azimuth_step}")
 
 
 def _frame_ids(num_train, num_val):
@@ -693,7 +694,7 @@ def make_lidar_scenes(root, num_train=200, num_val=50, seed=0, max_range=40.0, m
     if summary is not None:
         return dict(summary, root=str(root), generated=False)
     if _read_meta(root) is None and (root / "training").exists():
-        raise ValueError(f"{root} holds training/ but no {_META_NAME}: it was not written by "
+        raise InvalidValue(f"{root} holds training/ but no {_META_NAME}: it was not written by "
                          f"make_lidar_scenes (real KITTI?); refusing to write into it")
     root.mkdir(parents=True, exist_ok=True)
     _write_meta(root, args, None, complete=False)

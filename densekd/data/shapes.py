@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from ..core.errors import InvalidValue
 
 __all__ = ["SHAPES_CLASSES", "MIN_VISIBLE_FRACTION", "make_shapes_coco"]
 
@@ -107,10 +108,10 @@ assert tuple(_SHAPES) == SHAPES_CLASSES
 
 def _check_int(name, value, low, high=None):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        raise InvalidValue(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     if value < low or (high is not None and value > high):
         allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be {allowed}, got {value}")
+        raise InvalidValue(f"{name} must be {allowed}, got {value}")
 
 
 def _validate(num_train, num_val, image_size, seed, min_objects, max_objects):
@@ -121,7 +122,7 @@ def _validate(num_train, num_val, image_size, seed, min_objects, max_objects):
     _check_int("min_objects", min_objects, 1, 30)
     _check_int("max_objects", max_objects, 1, 30)
     if max_objects < min_objects:
-        raise ValueError(
+        raise InvalidValue(
             f"max_objects must be >= min_objects, got max_objects={max_objects} < "
             f"min_objects={min_objects}"
         )

@@ -43,6 +43,7 @@ import sys
 import numba
 import numpy as np
 import torch
+from ..core.errors import InvalidValue
 
 CRITERIA = {-1: "IoU", 0: "intersection / area of boxes", 1: "intersection / area of query_boxes",
             2: "intersection area"}
@@ -53,7 +54,7 @@ def _as_rotated_boxes(boxes, name):
     """Array-like (N, 5) [x, y, dx, dy, angle] -> contiguous float64 numpy (N, 5)."""
     array = np.ascontiguousarray(boxes, dtype=np.float64)
     if array.ndim != 2 or array.shape[1] != 5:
-        raise ValueError(f"{name} must have shape (N, 5) [x, y, dx, dy, angle], got {np.shape(boxes)}")
+        raise InvalidValue(f"{name} must have shape (N, 5) [x, y, dx, dy, angle], got {np.shape(boxes)}")
     return array
 
 
@@ -151,7 +152,7 @@ def rotated_iou(boxes, query_boxes, criterion=-1):
     2 the intersection area. Angles follow mmdet3d's KITTI convention (see the module docstring).
     """
     if criterion not in CRITERIA:
-        raise ValueError(f"criterion must be one of {CRITERIA} (mmdet3d's rotate_iou_gpu_eval), got {criterion!r}")
+        raise InvalidValue(f"criterion must be one of {CRITERIA} (mmdet3d's rotate_iou_gpu_eval), got {criterion!r}")
     boxes, query_boxes = _as_rotated_boxes(boxes, "boxes"), _as_rotated_boxes(query_boxes, "query_boxes")
     return _rotated_overlaps(boxes, query_boxes, criterion)
 

@@ -39,6 +39,7 @@ from densekd.core.graph import EdgeConv, knn_within_groups
 from densekd.core.losses import mse_loss
 from densekd.core.masks import select_topk
 from densekd.core.registry import MODELS
+from ..core.errors import InvalidValue
 
 IMPORTANCES = ("points_per_voxel", "teacher_channel_max")
 
@@ -51,7 +52,7 @@ def _voxels(data):
 def _as_list(value, n, what):
     values = list(value) if isinstance(value, (list, tuple)) else [value] * n
     if len(values) != n:
-        raise ValueError(f"{what} gives {len(values)} values for {n} feature pairs")
+        raise InvalidValue(f"{what} gives {len(values)} values for {n} feature pairs")
     return values
 
 
@@ -71,12 +72,12 @@ class LocalGraphDistiller(Distiller):
                          warmup_iters=warmup_iters)
         pairs = len(self.student_features)
         if pairs != len(self.teacher_features):
-            raise ValueError(f"LocalGraphDistiller pairs features one to one, but got {pairs} student and "
+            raise InvalidValue(f"LocalGraphDistiller pairs features one to one, but got {pairs} student and "
                              f"{len(self.teacher_features)} teacher paths")
         if importance not in IMPORTANCES:
-            raise ValueError(f"importance must be one of {IMPORTANCES}, got {importance!r}")
+            raise InvalidValue(f"importance must be one of {IMPORTANCES}, got {importance!r}")
         if num_centres < 1 or num_neighbours < 1:
-            raise ValueError(f"num_centres and num_neighbours must be >= 1, got {num_centres} and {num_neighbours}")
+            raise InvalidValue(f"num_centres and num_neighbours must be >= 1, got {num_centres} and {num_neighbours}")
         self.num_centres, self.num_neighbours = num_centres, num_neighbours
         self.importance, self.temperature, self.reweight = importance, temperature, reweight
         self.edge, self.chunk_size = edge, chunk_size
@@ -102,11 +103,11 @@ class LocalGraphDistiller(Distiller):
         if feature.dim() == 2:
             voxels = _voxels(data)
             if voxels is None or "coors" not in voxels:
-                raise ValueError(f"feature '{path}' is a set of vectors {tuple(feature.shape)}: its scenes come from "
+                raise InvalidValue(f"feature '{path}' is a set of vectors {tuple(feature.shape)}: its scenes come from "
                                  "data['inputs']['voxels']['coors'], which this batch lacks (a voxelizing "
                                  "mmdet3d data preprocessor makes it)")
             return feature, voxels["coors"][:, 0].long()
-        raise ValueError(f"feature '{path}' must be (P, C) voxel vectors or (B, C, H, W) BEV maps, "
+        raise InvalidValue(f"feature '{path}' must be (P, C) voxel vectors or (B, C, H, W) BEV maps, "
                          f"got shape {tuple(feature.shape)}")
 
     def _importance(self, teacher_rows, data):
@@ -114,7 +115,7 @@ class LocalGraphDistiller(Distiller):
             return teacher_rows.detach().float().max(dim=1).values
         num_points = (_voxels(data) or {}).get("num_points")
         if num_points is None or len(num_points) != len(teacher_rows):
-            raise ValueError("importance='points_per_voxel' needs data['inputs']['voxels']['num_points'], one "
+            raise InvalidValue("importance='points_per_voxel' needs data['inputs']['voxels']['num_points'], one "
                              f"count per row of the (P, C) features ({len(teacher_rows)}); use "
                              "importance='teacher_channel_max' for BEV maps")
         return num_points.float()
@@ -144,7 +145,7 @@ class LocalGraphDistiller(Distiller):
         s_rows, s_groups = self._rows(student, data, s_path)
         t_rows, groups, centres, weights, neighbours = self.teacher_graphs(teacher, data, t_path)
         if len(s_rows) != len(t_rows) or not torch.equal(s_groups, groups):
-            raise ValueError(f"student feature '{s_path}' has {len(s_rows)} rows and teacher feature '{t_path}' "
+            raise InvalidValue(f"student feature '{s_path}' has {len(s_rows)} rows and teacher feature '{t_path}' "
                              f"{len(t_rows)}: they must be the same voxels / positions (the same voxel grid "
                              "and BEV size in both models)")
         s_graph = self.student_adapters[index](s_rows, centres, neighbours)  # (centres, K, width)

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 from densekd.core.config import config_classes
 from densekd.core.module import load_student_for_inference
 from densekd.data.kitti import camera_boxes_to_lidar, lidar_box_corners
+from ..core.errors import UnknownKey
 
 __all__ = ["box_corners_bev", "height_colours", "ground_truth_boxes", "draw_bev", "load_lidar_detector",
            "predict_boxes", "render_bev_grid", "render_local_graphs"]
@@ -125,7 +126,7 @@ def _info_for(lidar_path, infos):
     for info in infos:
         if int(info["sample_idx"]) == index:
             return info
-    raise KeyError(f"scan {lidar_path}: sample {index} is not in the config's test ann_file — "
+    raise UnknownKey(f"scan {lidar_path}: sample {index} is not in the config's test ann_file — "
                    "give scans of the test split (e.g. training/velodyne_reduced/ of ImageSets/val.txt)")
 
 

@@ -16,6 +16,7 @@ import copy
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 from mmengine.fileio import get_local_path
+from ..core.errors import InvalidValue, UnknownKey
 
 COCO_IMAGE_URL = "http://images.cocodataset.org/"
 
@@ -26,7 +27,7 @@ def lvis_image_file(image):
         return image["coco_url"].replace(COCO_IMAGE_URL, "")
     if "file_name" in image:
         return image["file_name"]
-    raise KeyError(f"LVIS image {image.get('id')} has neither 'coco_url' nor 'file_name': {sorted(image)}")
+    raise UnknownKey(f"LVIS image {image.get('id')} has neither 'coco_url' nor 'file_name': {sorted(image)}")
 
 
 @DATASETS.register_module()
@@ -43,7 +44,7 @@ class OVLVISDataset(CocoDataset):
         names = tuple(c["name"] for c in categories)
         given = self._metainfo.get("classes")
         if given and tuple(given) != names:
-            raise ValueError(f"OVLVISDataset metainfo classes ({len(given)}, starting {tuple(given)[:3]}) are not "
+            raise InvalidValue(f"OVLVISDataset metainfo classes ({len(given)}, starting {tuple(given)[:3]}) are not "
                              f"the {len(names)} categories of {self.ann_file} in id order (starting {names[:3]}); "
                              "leave metainfo classes out: they are read from the file.")
         self._metainfo["classes"] = names

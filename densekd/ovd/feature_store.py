@@ -27,6 +27,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 from tqdm import tqdm
+from ..core.errors import InvalidType, InvalidValue, MissingFile, StepFailed, UnknownKey
 
 __all__ = ["FeatureStore", "write_store", "shard_name"]
 
@@ -73,11 +74,11 @@ def read_store_info(root):
     """The parsed ``root/store.json``; FileNotFoundError when ``root`` holds no store."""
     path = os.path.join(root, STORE_FILE)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no feature store at {root}: {path} is missing. Write one first "
+        raise MissingFile(f"no feature store at {root}: {path} is missing. Write one first "
                                 "(e.g. tools/generate_proposals.py --out DIR), or check the path.")
     info = _read_json(path)
     if info.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT} store (format: {info.get('format')!r})")
+        raise InvalidValue(f"{path} is not a {FORMAT} store (format: {info.get('format')!r})")
     return info
 
 
@@ -162,7 +163,7 @@ class FeatureStore:
         expected = shard_ids(self._planned, index, self._size)
         found = json.loads((handle.metadata() or {}).get("image_ids", "null"))
         if found != expected:
-            raise ValueError(f"shard {path} holds images {found}, but {STORE_FILE} plans "
+            raise InvalidValue(f"shard {path} holds images {found}, but {STORE_FILE} plans "
                              f"{expected} for it: the store was modified; rewrite it with --overwrite")
         keys = {}
         for key in handle.keys():
@@ -176,9 +177,9 @@ class FeatureStore:
         """``{field: tensor}`` of one image (tensors as they were written)."""
         if image_id not in self._shard_of:
             if image_id in set(self._planned):
-                raise KeyError(f"image {image_id} is planned in {self.root} but its shard is not "
+                raise UnknownKey(f"image {image_id} is planned in {self.root} but its shard is not "
                                "written yet: the store is partial; rerun the writer to finish it")
-            raise KeyError(f"image {image_id} is not in the store {self.root} "
+            raise UnknownKey(f"image {image_id} is not in the store {self.root} "
                            f"({len(self._planned)} planned images)")
         handle, keys = self._shard(self._shard_of[image_id])
         return {key.partition("/")[2]: handle.get_tensor(key) for key in keys[image_id]}
@@ -194,19 +195,19 @@ class FeatureStore:
 def _check_output(image_id, output, fields):
     """Validate one image's ``{field: tensor}``; return it as contiguous CPU copies."""
     if not isinstance(output, dict) or not output:
-        raise TypeError(f"the worker function must return a non-empty dict of tensors, got "
+        raise InvalidType(f"the worker function must return a non-empty dict of tensors, got "
                         f"{type(output).__name__} {output!r:.80} for image {image_id}")
     checked = {}
     for field, value in output.items():
         if not isinstance(field, str) or not field or "/" in field:
-            raise ValueError(f"field names must be non-empty strings without '/', got {field!r} "
+            raise InvalidValue(f"field names must be non-empty strings without '/', got {field!r} "
                              f"for image {image_id}")
         if not torch.is_tensor(value):
-            raise TypeError(f"field '{field}' of image {image_id} is a {type(value).__name__}, "
+            raise InvalidType(f"field '{field}' of image {image_id} is a {type(value).__name__}, "
                             "not a tensor: return torch tensors only")
         checked[field] = value.detach().to("cpu", copy=True).contiguous()
     if fields is not None and set(checked) != set(fields):
-        raise ValueError(f"image {image_id} has fields {sorted(checked)}, but the store's images "
+        raise InvalidValue(f"image {image_id} has fields {sorted(checked)}, but the store's images "
                          f"have {sorted(fields)}: every image must have the same fields")
     return checked
 
@@ -273,7 +274,7 @@ def _run_spawned(root, plan, todo, build_worker, accelerator, devices, fields, b
     try:
         pickle.dumps(build_worker)  # what spawning does; fail here with a clear message
     except Exception as err:
-        raise TypeError(f"with devices > 1, build_worker must be picklable (a top-level function of an "
+        raise InvalidType(f"with devices > 1, build_worker must be picklable (a top-level function of an "
                         f"importable module, or a functools.partial of one): {err}") from err
     ctx = torch.multiprocessing.get_context("spawn")
     tasks, results = ctx.Queue(), ctx.Queue()
@@ -296,7 +297,7 @@ def _run_spawned(root, plan, todo, build_worker, accelerator, devices, fields, b
             except queue.Empty:
                 for rank in list(running):
                     if not workers[rank].is_alive() and results.empty():
-                        raise RuntimeError(f"feature store worker {rank} died without a message "
+                        raise StepFailed(f"feature store worker {rank} died without a message "
                                            f"(exit code {workers[rank].exitcode}; out of memory?). "
                                            "Finished shards are kept: rerun to continue.")
                 continue
@@ -305,7 +306,7 @@ def _run_spawned(root, plan, todo, build_worker, accelerator, devices, fields, b
                 bar.update(1)
             elif kind == "error":
                 last_line = message[2].strip().splitlines()[-1]
-                raise RuntimeError(f"feature store worker {rank} failed: {last_line}. Finished shards "
+                raise StepFailed(f"feature store worker {rank} failed: {last_line}. Finished shards "
                                    f"are kept: rerun to continue. Its traceback:\n{message[2]}")
             elif kind == "done":
                 running.discard(rank)
@@ -321,7 +322,7 @@ def _run_spawned(root, plan, todo, build_worker, accelerator, devices, fields, b
 def _as_id(value):
     """One image id as an int; TypeError for anything else (bools included)."""
     if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise TypeError(f"image ids must be integers, got {value!r} ({type(value).__name__})")
+        raise InvalidType(f"image ids must be integers, got {value!r} ({type(value).__name__})")
     return operator.index(value)
 
 
@@ -329,27 +330,27 @@ def _check_ids(image_ids):
     """Image ids as a list of ints; errors for an empty list, non-integers or repeats."""
     ids = [_as_id(i) for i in image_ids]
     if not ids:
-        raise ValueError("no image ids to write: the list is empty (is the dataset empty?)")
+        raise InvalidValue("no image ids to write: the list is empty (is the dataset empty?)")
     if len(set(ids)) != len(ids):
         seen, repeated = set(), []
         for i in ids:
             if i in seen:
                 repeated.append(i)
             seen.add(i)
-        raise ValueError(f"image ids repeat: {repeated[:5]}; each image must appear once")
+        raise InvalidValue(f"image ids repeat: {repeated[:5]}; each image must appear once")
     return ids
 
 
 def _check_metadata(metadata):
     """Metadata as a ``{str: str}`` dict (what safetensors headers hold) without reserved keys."""
     if not isinstance(metadata, dict):
-        raise TypeError(f"metadata must be a dict of str to str, got {type(metadata).__name__}")
+        raise InvalidType(f"metadata must be a dict of str to str, got {type(metadata).__name__}")
     for key, value in metadata.items():
         if not isinstance(key, str) or not isinstance(value, str):
-            raise TypeError(f"metadata must map str to str, got {key!r}: {value!r} "
+            raise InvalidType(f"metadata must map str to str, got {key!r}: {value!r} "
                             f"({type(value).__name__}); convert values with str() or json.dumps()")
         if key in RESERVED_KEYS:
-            raise ValueError(f"metadata key {key!r} is reserved by the store; rename it")
+            raise InvalidValue(f"metadata key {key!r} is reserved by the store; rename it")
     return dict(sorted(metadata.items()))
 
 
@@ -357,14 +358,14 @@ def _check_run_settings(devices, accelerator, shard_size):
     """Validate ``devices``/``shard_size``; return the accelerator as 'cpu' or 'cuda'."""
     for name, value in (("devices", devices), ("shard_size", shard_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            raise InvalidValue(f"{name} must be a positive integer, got {value!r}")
     if accelerator not in ACCELERATORS:
-        raise ValueError(f"accelerator must be one of {sorted(ACCELERATORS)}, got {accelerator!r}")
+        raise InvalidValue(f"accelerator must be one of {sorted(ACCELERATORS)}, got {accelerator!r}")
     accelerator = ACCELERATORS[accelerator]
     if accelerator == "cuda":
         available = torch.cuda.device_count()
         if devices > available:
-            raise ValueError(f"{devices} CUDA device(s) asked for, {available} available: "
+            raise InvalidValue(f"{devices} CUDA device(s) asked for, {available} available: "
                              "lower --devices or use --accelerator cpu")
     return accelerator
 
@@ -387,19 +388,19 @@ def _check_plan(root, plan):
         return
     old = _read_json(path)
     if old.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT} store. {_redo_hint(root)}")
+        raise InvalidValue(f"{path} is not a {FORMAT} store. {_redo_hint(root)}")
     if old["metadata"] != plan["metadata"]:
         keys = sorted(set(old["metadata"]) | set(plan["metadata"]))
         diff = "; ".join(f"{k}: {old['metadata'].get(k)!r} -> {plan['metadata'].get(k)!r}"
                          for k in keys if old["metadata"].get(k) != plan["metadata"].get(k))
-        raise ValueError(f"the store at {root} was written with other metadata ({diff}). {_redo_hint(root)}")
+        raise InvalidValue(f"the store at {root} was written with other metadata ({diff}). {_redo_hint(root)}")
     if old["shard_size"] != plan["shard_size"]:
-        raise ValueError(f"the store at {root} was written with shard_size {old['shard_size']}, "
+        raise InvalidValue(f"the store at {root} was written with shard_size {old['shard_size']}, "
                          f"now {plan['shard_size']}: keep the old size to resume. {_redo_hint(root)}")
     if old["image_ids"] != plan["image_ids"]:
         first = next((k for k, (a, b) in enumerate(zip(old["image_ids"], plan["image_ids"])) if a != b),
                      min(len(old["image_ids"]), len(plan["image_ids"])))
-        raise ValueError(f"the store at {root} was written for another image list "
+        raise InvalidValue(f"the store at {root} was written for another image list "
                          f"({len(old['image_ids'])} images, now {len(plan['image_ids'])}; first "
                          f"difference at position {first}). {_redo_hint(root)}")
 
@@ -414,7 +415,7 @@ def _verify_shards(root, plan):
     for name in os.listdir(root):
         match = SHARD_PATTERN.fullmatch(name)
         if match and int(match.group(2)) != n:
-            raise ValueError(f"{os.path.join(root, name)} belongs to a store of {int(match.group(2))} "
+            raise InvalidValue(f"{os.path.join(root, name)} belongs to a store of {int(match.group(2))} "
                              f"shards, this one has {n}: the image list or shard size changed. "
                              + _redo_hint(root))
     done, todo = {}, []
@@ -441,7 +442,7 @@ def _verify_shards(root, plan):
         done[index] = fields
     field_sets = {_shard_fields(f) for f in done.values()}
     if len(field_sets) > 1:
-        raise ValueError(f"the finished shards in {root} hold different field sets {sorted(field_sets)}: "
+        raise InvalidValue(f"the finished shards in {root} hold different field sets {sorted(field_sets)}: "
                          f"the worker changed between runs. {_redo_hint(root)}")
     return done, todo
 
@@ -455,11 +456,11 @@ def _check_shard_metadata(path, metadata, plan, index, root):
     """A finished shard must carry the store's metadata and the image ids planned for it."""
     own = {k: v for k, v in metadata.items() if k not in RESERVED_KEYS}
     if own != plan["metadata"]:
-        raise ValueError(f"{path} was written with other metadata ({own}, now {plan['metadata']}). "
+        raise InvalidValue(f"{path} was written with other metadata ({own}, now {plan['metadata']}). "
                          + _redo_hint(root))
     expected = shard_ids(plan["image_ids"], index, plan["shard_size"])
     if json.loads(metadata.get("image_ids", "null")) != expected:
-        raise ValueError(f"{path} holds other images than planned for shard {index}: the image list "
+        raise InvalidValue(f"{path} holds other images than planned for shard {index}: the image list "
                          f"or shard size changed. {_redo_hint(root)}")
 
 
@@ -509,7 +510,7 @@ def write_store(root, image_ids, build_worker, *, metadata, devices=1, accelerat
 
     done, todo = _verify_shards(root, plan)
     if todo:
-        raise RuntimeError(f"shards {todo} of {root} are missing after writing; rerun to compute them")
+        raise StepFailed(f"shards {todo} of {root} are missing after writing; rerun to compute them")
     counts = _field_counts(done.values())
     _write_json(os.path.join(root, STORE_FILE), dict(plan, complete=True, fields=counts))
     return dict(root=root, images=len(ids), new_images=new_images, shards=plan["num_shards"],

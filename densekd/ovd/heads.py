@@ -15,6 +15,7 @@ from torch import nn
 
 from densekd.core.registry import MODELS, build
 
+from ..core.errors import InvalidValue, MissingFile, UnknownKey
 from .text import load_text_embeddings
 
 __all__ = ["TextEmbeddingClassifier", "OADPRoIHead", "select_text_embeddings", "with_vocabulary",
@@ -24,14 +25,14 @@ __all__ = ["TextEmbeddingClassifier", "OADPRoIHead", "select_text_embeddings", "
 def select_text_embeddings(path, classes):
     """Rows ``(K, D)`` of a text-embedding file for ``classes``, in that order."""
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"class text embeddings not found: {path} — make them with "
+        raise MissingFile(f"class text embeddings not found: {path} — make them with "
                                 "`python tools/build_text_embeddings.py --teacher CLIP_CONFIG --vocabulary NAME --out "
                                 f"{path}`")
     embeddings, names, _ = load_text_embeddings(path)
     index = {name: i for i, name in enumerate(names)}
     missing = [c for c in classes if c not in index]
     if missing:
-        raise KeyError(f"classes {missing} are not in the text embeddings {path} (it holds {len(names)} "
+        raise UnknownKey(f"classes {missing} are not in the text embeddings {path} (it holds {len(names)} "
                        f"names, e.g. {names[:5]}) — rebuild it with tools/build_text_embeddings.py")
     return embeddings[[index[c] for c in classes]].float()
 
@@ -63,15 +64,15 @@ class TextEmbeddingClassifier(nn.Module):
         super().__init__()
         classes = list(classes)
         if out_features is not None and out_features != len(classes) + 1:
-            raise ValueError(f"out_features={out_features} but {len(classes)} classes + background "
+            raise InvalidValue(f"out_features={out_features} but {len(classes)} classes + background "
                              f"= {len(classes) + 1}: set the bbox head's num_classes to {len(classes)}")
         unknown = sorted(set(novel_classes) - set(classes))
         if unknown:
-            raise ValueError(f"novel_classes {unknown} are not among the classes {classes}")
+            raise InvalidValue(f"novel_classes {unknown} are not among the classes {classes}")
         if background not in ("learned", "none"):
-            raise ValueError(f"background must be 'learned' or 'none', got {background!r}")
+            raise InvalidValue(f"background must be 'learned' or 'none', got {background!r}")
         if temperature is not None and scale_bias is not None:
-            raise ValueError(f"give temperature={temperature} or scale_bias={scale_bias}, not both")
+            raise InvalidValue(f"give temperature={temperature} or scale_bias={scale_bias}, not both")
         self.text_embeddings_file = text_embeddings
         # Not saved in checkpoints: the vocabulary comes from the file, so it can be swapped.
         self.register_buffer("embeddings", select_text_embeddings(text_embeddings, classes), persistent=False)
@@ -148,14 +149,14 @@ def resolve_vocabulary(vocabulary):
     ann_file = vocabulary.pop("ann_file", None)
     if ann_file is not None:
         if not os.path.isfile(ann_file):
-            raise FileNotFoundError(f"vocabulary.ann_file not found: {ann_file} — write it with "
+            raise MissingFile(f"vocabulary.ann_file not found: {ann_file} — write it with "
                                     "`python tools/prepare_ov_coco.py --dataset coco|lvis|shapes`")
         with open(ann_file) as f:
             categories = sorted(json.load(f)["categories"], key=lambda c: c["id"])
         vocabulary.setdefault("classes", [c["name"] for c in categories])
         vocabulary.setdefault("novel_classes", [c["name"] for c in categories if c.get("split") == "novel"])
     if "classes" not in vocabulary or "text_embeddings" not in vocabulary:
-        raise KeyError(f"vocabulary needs text_embeddings and classes (or ann_file), got {sorted(vocabulary)}")
+        raise UnknownKey(f"vocabulary needs text_embeddings and classes (or ann_file), got {sorted(vocabulary)}")
     return vocabulary
 
 
@@ -168,7 +169,7 @@ def with_vocabulary(head, vocabulary):
         return {**vocabulary, **head}
     predictor = head.get("cls_predictor_cfg")
     if not predictor or predictor.get("type") != "TextEmbeddingClassifier":
-        raise ValueError(f"an OADP head needs cls_predictor_cfg=dict(type='TextEmbeddingClassifier'), "
+        raise InvalidValue(f"an OADP head needs cls_predictor_cfg=dict(type='TextEmbeddingClassifier'), "
                          f"got {predictor!r} in {head.get('type')}")
     return dict(head, num_classes=len(vocabulary["classes"]), cls_predictor_cfg={**vocabulary, **predictor})
 

@@ -47,6 +47,7 @@ from mmdet.registry import METRICS
 from mmengine.fileio import get_local_path, load
 from mmengine.logging import MMLogger
 
+from ..core.errors import InvalidValue, MissingFile
 from .splits import close_names
 
 OV_KEY = "ov"
@@ -104,13 +105,13 @@ class OVCocoAP50Metric(CocoMetric):
     def __init__(self, novel_classes, ann_file=None, metric="bbox", **kwargs):
         super().__init__(ann_file=ann_file, metric=metric, **kwargs)
         if "bbox" not in self.metrics:
-            raise ValueError(f"OVCocoAP50Metric reports bbox AP50, so metric must include 'bbox'; got {self.metrics}")
+            raise InvalidValue(f"OVCocoAP50Metric reports bbox AP50, so metric must include 'bbox'; got {self.metrics}")
         if isinstance(novel_classes, str) or not novel_classes:
-            raise ValueError("OVCocoAP50Metric novel_classes must be a non-empty tuple of class names, "
+            raise InvalidValue("OVCocoAP50Metric novel_classes must be a non-empty tuple of class names, "
                              f"got {novel_classes!r}")
         repeated = sorted(n for n, c in Counter(novel_classes).items() if c > 1)
         if repeated:
-            raise ValueError(f"OVCocoAP50Metric novel_classes repeat: {repeated}; give each name once")
+            raise InvalidValue(f"OVCocoAP50Metric novel_classes repeat: {repeated}; give each name once")
         self.novel_classes = tuple(novel_classes)
 
     @CocoMetric.dataset_meta.setter
@@ -124,7 +125,7 @@ class OVCocoAP50Metric(CocoMetric):
         """Raise a ValueError naming each novel class that is not among ``classes``."""
         missing = [n for n in self.novel_classes if n not in classes]
         if missing:
-            raise ValueError(f"OVCocoAP50Metric novel_classes not among the {len(classes)} dataset classes: "
+            raise InvalidValue(f"OVCocoAP50Metric novel_classes not among the {len(classes)} dataset classes: "
                              f"{close_names(missing, classes)}. The dataset classes are: {', '.join(classes)}. "
                              "Fix novel_classes (or the dataset's metainfo classes) so they match.")
 
@@ -183,7 +184,7 @@ def lvis_categories(coco_gt, source):
     categories = [coco_gt.cats[k] for k in sorted(coco_gt.cats)]
     bad = [(c.get("name"), c.get("frequency")) for c in categories if c.get("frequency") not in LVIS_FREQUENCIES]
     if bad:
-        raise ValueError(f"{len(bad)} categories of {source} have no LVIS frequency ('r', 'c' or 'f'), "
+        raise InvalidValue(f"{len(bad)} categories of {source} have no LVIS frequency ('r', 'c' or 'f'), "
                          f"e.g. {bad[:3]} (name, frequency seen). Give an LVIS v1 file, e.g. the "
                          "lvis_v1_val.1203.json written by tools/prepare_ov_coco.py --dataset lvis.")
     return categories
@@ -198,16 +199,16 @@ class OVLVISMetric(CocoMetric):
     def __init__(self, ann_file, metric="bbox", max_dets=300, classwise=False, format_only=False,
                  outfile_prefix=None, backend_args=None, collect_device="cpu", prefix=None):
         if metric not in ("bbox", ["bbox"], ("bbox",)):
-            raise ValueError(f"OVLVISMetric evaluates boxes only, so metric must be 'bbox'; got {metric!r}")
+            raise InvalidValue(f"OVLVISMetric evaluates boxes only, so metric must be 'bbox'; got {metric!r}")
         if int(max_dets) < 1:
-            raise ValueError(f"OVLVISMetric max_dets must be a positive number of detections an image, got {max_dets}")
+            raise InvalidValue(f"OVLVISMetric max_dets must be a positive number of detections an image, got {max_dets}")
         # ann_file=None: CocoMetric would load it with pycocotools; the LVIS file is loaded once, below
         super().__init__(ann_file=None, metric="bbox", classwise=classwise, format_only=format_only,
                          outfile_prefix=outfile_prefix, backend_args=backend_args,
                          collect_device=collect_device, prefix=prefix)
         self.ann_file, self.max_dets = ann_file, int(max_dets)
         if not osp.isfile(ann_file) and "://" not in str(ann_file):
-            raise FileNotFoundError(f"LVIS annotation file not found: {ann_file} — write it with "
+            raise MissingFile(f"LVIS annotation file not found: {ann_file} — write it with "
                                     "python tools/prepare_ov_coco.py --dataset lvis")
         with get_local_path(ann_file, backend_args=self.backend_args) as local_path:
             self._coco_api = FastCOCO(local_path)  # also tells CocoMetric.process not to keep the GT boxes
@@ -220,7 +221,7 @@ class OVLVISMetric(CocoMetric):
         if classes != names:
             seen = ("no dataset classes" if classes is None else
                     f"{len(classes)} dataset classes starting {classes[:3]}, file categories starting {names[:3]}")
-            raise ValueError(f"OVLVISMetric: the dataset's classes are not the {len(names)} categories of "
+            raise InvalidValue(f"OVLVISMetric: the dataset's classes are not the {len(names)} categories of "
                              f"{self.ann_file} in id order ({seen}). Use type='OVLVISDataset' "
                              "(densekd.ovd.datasets), which reads its classes from the annotation file; "
                              "mmdet's LVISV1Dataset names labels in LVIS's original order.")

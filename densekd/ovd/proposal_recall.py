@@ -18,6 +18,7 @@ import torch
 from mmdet.registry import METRICS
 from mmdet.structures.bbox import bbox_overlaps
 from mmengine.evaluator import BaseMetric
+from ..core.errors import InvalidValue, MissingFile
 
 COCO_IOU_THRS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
 
@@ -40,7 +41,7 @@ def gt_boxes_by_image(coco, label_of):
 def load_gt_boxes(ann_file):
     """``({image_id: (G, 4) xyxy float32}, {image_id: (G,) split names})`` of a COCO file, crowds left out."""
     if not os.path.isfile(ann_file):
-        raise FileNotFoundError(f"ProposalRecall ann_file not found: {ann_file}. For the shapes demo "
+        raise MissingFile(f"ProposalRecall ann_file not found: {ann_file}. For the shapes demo "
                                 "run `python tools/prepare_ov_coco.py --dataset shapes`.")
     with open(ann_file) as f:
         coco = json.load(f)
@@ -57,7 +58,7 @@ class ProposalRecall(BaseMetric):
                  collect_device="cpu", prefix=None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         if 0.5 not in [round(float(t), 2) for t in iou_thrs]:
-            raise ValueError(f"iou_thrs must include 0.5 (for R50), got {list(iou_thrs)}")
+            raise InvalidValue(f"iou_thrs must include 0.5 (for R50), got {list(iou_thrs)}")
         self.proposal_nums = sorted(int(n) for n in proposal_nums)
         self.iou_thrs = np.asarray(iou_thrs, dtype=np.float32)
         self.gt_boxes, self.gt_splits = load_gt_boxes(ann_file)

@@ -10,6 +10,7 @@ from densekd.core.config import load_config
 from densekd.core.data import build_dataset
 from densekd.core.module import load_student_weights
 from densekd.core.registry import build
+from ..core.errors import InvalidValue, UnknownKey
 
 __all__ = ["rpn_model_cfg", "split_dataset_cfg", "load_split", "top_proposals", "build_proposal_worker"]
 
@@ -18,11 +19,11 @@ def rpn_model_cfg(cfg, topk):
     """The config's RPN, set to keep ``topk`` proposals per image; ValueError for other detectors."""
     model = cfg.model.copy()
     if model.get("type") != "RPN":
-        raise ValueError(f"{cfg.filename} builds a {model.get('type')!r}, not an 'RPN': proposals come "
+        raise InvalidValue(f"{cfg.filename} builds a {model.get('type')!r}, not an 'RPN': proposals come "
                          "from a class-agnostic RPN config (model.type='RPN'), e.g. "
                          "configs/demo/rpn_shapes_base.py")
     if topk < 1:
-        raise ValueError(f"--topk must be at least 1, got {topk}")
+        raise InvalidValue(f"--topk must be at least 1, got {topk}")
     model.test_cfg.rpn.max_per_img = topk
     return model
 
@@ -31,11 +32,11 @@ def split_dataset_cfg(cfg, split):
     """The split's dataset config with the test pipeline (no annotations, no random transforms)."""
     loader = cfg.get(f"{split}_dataloader")
     if loader is None:
-        raise KeyError(f"{cfg.filename} has no {split}_dataloader: pick another --split")
+        raise UnknownKey(f"{cfg.filename} has no {split}_dataloader: pick another --split")
     pipeline = [t for t in cfg.test_dataloader.dataset.pipeline if t["type"] != "LoadAnnotations"]
     random = [t["type"] for t in pipeline if t["type"].startswith("Random")]
     if random:
-        raise ValueError(f"the test pipeline of {cfg.filename} has random transforms {random}: "
+        raise InvalidValue(f"the test pipeline of {cfg.filename} has random transforms {random}: "
                          "proposals need a deterministic pipeline; remove them from test_dataloader")
     dataset = loader.dataset.copy()
     dataset.update(pipeline=pipeline, test_mode=True)  # test_mode: keep every image, no filtering

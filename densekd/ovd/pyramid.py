@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from densekd.core.distiller import Distiller
 from densekd.core.losses import asymmetric_loss, l1_loss, mse_loss, relation_loss
 from densekd.core.registry import MODELS
+from ..core.errors import InvalidValue, UnknownKey
 
 __all__ = ["DistillationPyramid", "block_labels", "image_labels"]
 
@@ -75,15 +76,15 @@ class DistillationPyramid(Distiller):
                  warmup_iters=None, asymmetric=dict(gamma_neg=4.0, gamma_pos=0.0, clip=0.05)):
         unknown = sorted(set(levels) - set(BRANCHES))
         if unknown or not levels:
-            raise ValueError(f"levels must be a non-empty subset of {list(BRANCHES)}, got {list(levels)}")
+            raise InvalidValue(f"levels must be a non-empty subset of {list(BRANCHES)}, got {list(levels)}")
         if multilabel_weights not in MULTILABEL_WEIGHTS:
-            raise ValueError(f"multilabel_weights must be one of {list(MULTILABEL_WEIGHTS)}, "
+            raise InvalidValue(f"multilabel_weights must be one of {list(MULTILABEL_WEIGHTS)}, "
                              f"got {multilabel_weights!r}")
         names = [n for n, (level, _, _) in LOSSES.items() if level in levels]
         for what, given in (("loss_weights", loss_weights), ("warmup_iters", warmup_iters)):
             bad = sorted(set(given or {}) - set(names))
             if bad:
-                raise KeyError(f"{what} names {bad}, not losses of levels {list(levels)}: use {names}")
+                raise UnknownKey(f"{what} names {bad}, not losses of levels {list(levels)}: use {names}")
         defaults = {n: MULTILABEL_WEIGHTS[multilabel_weights].get(n, LOSSES[n][1:]) for n in names}
         weights = {n: (loss_weights or {}).get(n, defaults[n][0]) for n in names}
         warmups = {n: (warmup_iters or {}).get(n, defaults[n][1]) for n in names}

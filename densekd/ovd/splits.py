@@ -6,6 +6,7 @@ import os
 from collections import Counter
 
 from densekd.data.shapes import SHAPES_CLASSES
+from ..core.errors import InvalidValue, MissingFile, UnknownKey
 
 # OV-COCO (Bansal et al. 2018; used by ViLD, OADP): 48 classes with boxes, 17 without.
 OV_COCO_BASE = (
@@ -37,7 +38,7 @@ def lvis_base_novel(lvis, source="the LVIS annotation file"):
     bad = [(c.get("name"), c.get("frequency")) for c in categories
            if c.get("frequency") not in LVIS_BASE_FREQUENCIES + LVIS_NOVEL_FREQUENCIES]
     if bad:
-        raise ValueError(f"{len(bad)} categories of {source} have no LVIS frequency ('r', 'c' or 'f'), "
+        raise InvalidValue(f"{len(bad)} categories of {source} have no LVIS frequency ('r', 'c' or 'f'), "
                          f"e.g. {bad[:3]} (name, frequency seen). Give an LVIS v1 file "
                          "(lvis_v1_train.json / lvis_v1_val.json).")
     base = tuple(c["name"] for c in categories if c["frequency"] in LVIS_BASE_FREQUENCIES)
@@ -53,14 +54,14 @@ def _check_names(base, novel):
     """Reject empty, repeated or overlapping class name lists."""
     base, novel = list(base), list(novel)
     if not base:
-        raise ValueError("the base class list is empty: give at least one base class")
+        raise InvalidValue("the base class list is empty: give at least one base class")
     for what, names in (("base", base), ("novel", novel)):
         repeated = sorted(n for n, c in Counter(names).items() if c > 1)
         if repeated:
-            raise ValueError(f"{what} class names repeat: {repeated}; give each name once")
+            raise InvalidValue(f"{what} class names repeat: {repeated}; give each name once")
     both = sorted(set(base) & set(novel))
     if both:
-        raise ValueError(f"classes listed as both base and novel: {both}; a class is one or the other")
+        raise InvalidValue(f"classes listed as both base and novel: {both}; a class is one or the other")
     return base, novel
 
 
@@ -78,7 +79,7 @@ def _categories_by_name(coco, names, source):
     by_name = {c["name"]: c for c in coco["categories"]}
     missing = [n for n in names if n not in by_name]
     if missing:
-        raise KeyError(f"{len(missing)} class name(s) not among the categories of {source}: "
+        raise UnknownKey(f"{len(missing)} class name(s) not among the categories of {source}: "
                        f"{close_names(missing, by_name)}. Its categories are: {', '.join(sorted(by_name))}. "
                        "Fix the base/novel name lists to match the annotation file.")
     return {n: by_name[n] for n in names}
@@ -94,7 +95,7 @@ def ov_coco_annotations(coco, base, novel, kind, source="the annotation file", k
     (``neg_category_ids``, ``not_exhaustive_category_ids``) are remapped the same way.
     """
     if kind not in OV_SPLIT_KINDS:
-        raise ValueError(f"kind must be one of {OV_SPLIT_KINDS}, got {kind!r}")
+        raise InvalidValue(f"kind must be one of {OV_SPLIT_KINDS}, got {kind!r}")
     base, novel = _check_names(base, novel)
     names = base + novel if kind == "ov" else base
     found = _categories_by_name(coco, base + novel, source)
@@ -139,7 +140,7 @@ def write_ov_coco(source, out, base, novel, kind, keep_images=False):
     The counts are :func:`ov_coco_counts` plus ``base_classes`` and ``novel_classes``.
     """
     if not os.path.isfile(source):
-        raise FileNotFoundError(f"COCO annotation file not found: {source}")
+        raise MissingFile(f"COCO annotation file not found: {source}")
     with open(source) as f:
         coco = json.load(f)
     if base is None and novel is None:

@@ -19,6 +19,7 @@ from mmdet.structures.bbox import bbox_flip
 
 from densekd.core.registry import MODELS
 
+from ..core.errors import InvalidValue, MissingFile, UnknownKey
 from .clip_teacher import ObjectAwareCLIP, read_rgb
 from .feature_store import FeatureStore
 
@@ -38,7 +39,7 @@ EMBEDDING_FIELDS = ("global", "blocks", "objects")
 def split_images(ann_file, img_prefix):
     """``{image_id: path}`` for every image of a COCO annotation file, in id order."""
     if not os.path.isfile(ann_file):
-        raise FileNotFoundError(f"annotation file not found: {ann_file} — prepare the dataset first "
+        raise MissingFile(f"annotation file not found: {ann_file} — prepare the dataset first "
                                 "(`python tools/prepare_ov_coco.py`, or `python tools/make_demo_data.py` for the demo)")
     with open(ann_file) as f:
         images = json.load(f)["images"]
@@ -75,13 +76,13 @@ class CachedTeacherFeatures:
 
     def __init__(self, root):
         if not os.path.isdir(root):
-            raise FileNotFoundError(f"CLIP feature cache not found: {root} — write it with "
+            raise MissingFile(f"CLIP feature cache not found: {root} — write it with "
                                     "`python tools/extract_clip_features.py CONFIG --split SPLIT`")
         self.store = FeatureStore(root)
 
     def __call__(self, image_id, image_path=None):
         if image_id not in self.store:
-            raise KeyError(f"image {image_id} is not in the CLIP feature cache {self.store.root} — "
+            raise UnknownKey(f"image {image_id} is not in the CLIP feature cache {self.store.root} — "
                            "finish the extraction (rerun tools/extract_clip_features.py; it resumes)")
         return {k: v.float() for k, v in self.store.get(image_id).items()}
 
@@ -130,7 +131,7 @@ class CLIPTargetTeacher(torch.nn.Module):
     def __init__(self, cache=None, online=None):
         super().__init__()
         if (cache is None) == (online is None):
-            raise ValueError("CLIPTargetTeacher needs exactly one of cache=DIR (from "
+            raise InvalidValue("CLIPTargetTeacher needs exactly one of cache=DIR (from "
                              "tools/extract_clip_features.py) or online=dict(clip_teacher=..., proposals=DIR)")
         if cache is not None:
             self.clip = None

@@ -11,6 +11,7 @@ import os
 import torch
 from mmdet.structures.bbox import bbox_overlaps
 
+from ..core.errors import MissingFile, UnknownKey
 from .feature_store import FeatureStore
 from .proposal_recall import gt_boxes_by_image
 from .text import load_text_embeddings
@@ -24,13 +25,13 @@ def ground_truth_boxes(ann_file, classes):
     """``{image_id: (boxes (G, 4) xyxy, labels (G,) indices into classes)}`` from a COCO file (crowds
     left out; images without boxes are absent)."""
     if not os.path.isfile(ann_file):
-        raise FileNotFoundError(f"annotation file not found: {ann_file} — it must be the split's full "
+        raise MissingFile(f"annotation file not found: {ann_file} — it must be the split's full "
                                 "annotations (novel classes included), e.g. data/shapes/annotations/instances_train.json")
     with open(ann_file) as f:
         coco = json.load(f)
     missing = sorted({c["name"] for c in coco["categories"]} - set(classes))
     if missing:
-        raise KeyError(f"{ann_file} has classes {missing} that the text embeddings lack ({classes})")
+        raise UnknownKey(f"{ann_file} has classes {missing} that the text embeddings lack ({classes})")
     boxes, labels = gt_boxes_by_image(coco, lambda category: classes.index(category["name"]))
     return {i: (torch.from_numpy(boxes[i]), torch.from_numpy(labels[i]).long()) for i in boxes}
 

@@ -41,6 +41,7 @@ from densekd.core.distiller import Distiller
 from densekd.core.losses import dice_diversity_loss
 from densekd.core.masks import LearnableSelectionMasks
 from densekd.core.registry import MODELS, build
+from ..core.errors import InvalidValue
 
 __all__ = ["StudentTeacherCrossAttention", "ACAMDistiller", "masked_feature_loss"]
 
@@ -61,9 +62,9 @@ class StudentTeacherCrossAttention(nn.Module):
     def __init__(self, channels, query="teacher", qk_channels=None, kv_pool=1, residual=False):
         super().__init__()
         if query not in self.sides:
-            raise ValueError(f"query must be one of {self.sides}, got {query!r}")
+            raise InvalidValue(f"query must be one of {self.sides}, got {query!r}")
         if kv_pool < 1:
-            raise ValueError(f"kv_pool must be >= 1, got {kv_pool}")
+            raise InvalidValue(f"kv_pool must be >= 1, got {kv_pool}")
         self.query, self.kv_pool, self.residual = query, kv_pool, residual
         qk_channels = qk_channels or max(1, channels // 2)
         self.q_proj = nn.Conv2d(channels, qk_channels, 1)
@@ -72,7 +73,7 @@ class StudentTeacherCrossAttention(nn.Module):
 
     def forward(self, teacher, student):
         if teacher.shape != student.shape:
-            raise ValueError(f"teacher and student maps must match after alignment, got "
+            raise InvalidValue(f"teacher and student maps must match after alignment, got "
                              f"{tuple(teacher.shape)} and {tuple(student.shape)}")
         queries, keys = (teacher, student) if self.query == "teacher" else (student, teacher)
         n, c, h, w = queries.shape
@@ -107,7 +108,7 @@ def masked_feature_loss(diff_sq, masks, mode):
         weighted = torch.einsum("nmc,nchw->nm", masks, diff_sq)
         norm = h * w * masks.sum(-1)
     else:
-        raise ValueError(f"mode must be 'spatial' or 'channel', got {mode!r}")
+        raise InvalidValue(f"mode must be 'spatial' or 'channel', got {mode!r}")
     return (weighted / norm.clamp(min=1e-6)).mean()
 
 
@@ -129,12 +130,12 @@ class ACAMDistiller(Distiller):
                  residual=False, warmup_iters=0):
         masks = tuple(masks)
         if not masks or set(masks) - set(self.mask_kinds):
-            raise ValueError(f"masks must be a non-empty subset of {self.mask_kinds}, got {masks!r}")
+            raise InvalidValue(f"masks must be a non-empty subset of {self.mask_kinds}, got {masks!r}")
         weights = {f"loss_acam_{kind}": alpha for kind in masks}
         weights["loss_acam_div"] = lambda_div
         super().__init__(student_features, teacher_features, weights, warmup_iters)
         if len(self.student_features) != len(self.teacher_features):
-            raise ValueError(f"ACAMDistiller pairs features one to one, got {len(self.student_features)} "
+            raise InvalidValue(f"ACAMDistiller pairs features one to one, got {len(self.student_features)} "
                              f"student and {len(self.teacher_features)} teacher paths")
         self.num_masks, self.query, self.masks = num_masks, query, masks
         self.kv_pool, self.adapter_cfg, self.detach_masks = kv_pool, adapter, detach_masks
@@ -151,11 +152,11 @@ class ACAMDistiller(Distiller):
         for s_path, t_path in zip(self.student_features, self.teacher_features):
             s_levels, t_levels = self._levels(student_feats[s_path]), self._levels(teacher_feats[t_path])
             if len(s_levels) != len(t_levels):
-                raise ValueError(f"student '{s_path}' has {len(s_levels)} levels, teacher '{t_path}' "
+                raise InvalidValue(f"student '{s_path}' has {len(s_levels)} levels, teacher '{t_path}' "
                                  f"{len(t_levels)}: pair features with the same number of levels")
             widths = {t.shape[1] for t in t_levels}
             if len(widths) != 1:
-                raise ValueError(f"teacher feature '{t_path}' has levels of different widths {sorted(widths)}: "
+                raise InvalidValue(f"teacher feature '{t_path}' has levels of different widths {sorted(widths)}: "
                                  "ACAM shares one fusion module across levels; list the levels as "
                                  "separate features instead")
             s_width, t_width = s_levels[0].shape[1], t_levels[0].shape[1]

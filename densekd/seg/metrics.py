@@ -53,6 +53,7 @@ from mmengine.evaluator import BaseMetric
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from densekd.core.registry import METRICS
+from ..core.errors import InvalidValue
 
 __all__ = ["SegmentationMetric", "confusion_to_metrics", "image_confusion"]
 
@@ -121,7 +122,7 @@ def image_confusion(pred, gt, num_classes, ignore_index=255):
     pred = torch.as_tensor(pred).squeeze().long().flatten()
     gt = torch.as_tensor(gt).squeeze().to(pred.device).long().flatten()
     if pred.shape != gt.shape:
-        raise ValueError(f"prediction and ground truth differ in size: {tuple(pred.shape)} vs "
+        raise InvalidValue(f"prediction and ground truth differ in size: {tuple(pred.shape)} vs "
                          f"{tuple(gt.shape)}")
     keep = gt != ignore_index
     pred, gt = pred[keep], gt[keep]
@@ -157,9 +158,9 @@ class SegmentationMetric(BaseMetric):
         super().__init__(collect_device=collect_device, prefix=prefix)
         iou_metrics = [iou_metrics] if isinstance(iou_metrics, str) else list(iou_metrics)
         if iou_metrics != ["mIoU"]:
-            raise ValueError(f"SegmentationMetric supports iou_metrics=['mIoU'] only, got {iou_metrics}")
+            raise InvalidValue(f"SegmentationMetric supports iou_metrics=['mIoU'] only, got {iou_metrics}")
         if num_classes is not None and int(num_classes) < 1:
-            raise ValueError(f"num_classes must be positive, got {num_classes}")
+            raise InvalidValue(f"num_classes must be positive, got {num_classes}")
         self._num_classes = None if num_classes is None else int(num_classes)
         self.ignore_index = ignore_index
         self.nan_to_num = nan_to_num
@@ -172,11 +173,11 @@ class SegmentationMetric(BaseMetric):
         classes = (self.dataset_meta or {}).get("classes")
         if classes is None:
             if self._num_classes is None:
-                raise ValueError("SegmentationMetric needs num_classes or dataset_meta['classes']")
+                raise InvalidValue("SegmentationMetric needs num_classes or dataset_meta['classes']")
             return [str(c) for c in range(self._num_classes)]
         classes = list(classes)
         if self._num_classes is not None and self._num_classes != len(classes):
-            raise ValueError(f"SegmentationMetric num_classes={self._num_classes} but the dataset has "
+            raise InvalidValue(f"SegmentationMetric num_classes={self._num_classes} but the dataset has "
                              f"{len(classes)} classes")
         return classes
 

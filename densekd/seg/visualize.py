@@ -32,6 +32,7 @@ from densekd.core.module import DistillModule, load_state_dict_file, load_studen
 from densekd.core.registry import use_scope
 from densekd.data.cityscapes import colorize_label_map
 from densekd.seg.metrics import confusion_to_metrics, image_confusion
+from ..core.errors import InvalidValue, OutOfRange, UnknownKey
 
 __all__ = [
     "IGNORE_INDEX", "IGNORE_COLOUR", "seg_meta", "colorize_label_map", "gt_path_for_image", "load_label_map",
@@ -88,7 +89,7 @@ def gt_path_for_image(image_path):
     path = os.path.normpath(image_path)
     parts = path.split(os.sep)
     if not parts[-1].endswith(_IMAGE_SUFFIX) or _IMAGE_DIR not in parts[:-1]:
-        raise ValueError(f"{image_path} is not a Cityscapes-layout image "
+        raise InvalidValue(f"{image_path} is not a Cityscapes-layout image "
                          f"(.../{_IMAGE_DIR}/<split>/<city>/<name>{_IMAGE_SUFFIX}): its ground truth cannot be found")
     at = len(parts) - 2 - parts[-2::-1].index(_IMAGE_DIR)  # the last leftImg8bit directory
     parts[at] = _GT_DIR
@@ -100,7 +101,7 @@ def load_label_map(path):
     """A label PNG (trainIds, mode L or P) as an (H, W) uint8 array."""
     with Image.open(path) as image:
         if image.mode not in ("L", "P", "I", "I;16"):
-            raise ValueError(f"{path} is a {image.mode} image, not a single-channel label map")
+            raise InvalidValue(f"{path} is a {image.mode} image, not a single-channel label map")
         return np.asarray(image).astype(np.uint8) if image.mode in ("L", "P") else np.asarray(image)
 
 
@@ -179,7 +180,7 @@ def inference_pipeline(cfg):
     ground-truth loading step (``LoadAnnotations``), as mmseg's own inference strips it."""
     pipeline = (cfg.get("test_dataloader") or {}).get("dataset", {}).get("pipeline") or cfg.get("test_pipeline")
     if not pipeline:
-        raise KeyError("the config has neither test_dataloader.dataset.pipeline nor test_pipeline: "
+        raise UnknownKey("the config has neither test_dataloader.dataset.pipeline nor test_pipeline: "
                        "cannot tell how to load an image for inference")
     return [copy.deepcopy(t) for t in pipeline if "LoadAnnotations" not in str(t.get("type", ""))]
 
@@ -219,7 +220,7 @@ def render_seg_grid(models, images, scale=2, cfg_options=None, legend=True):
     (``*_gtFine_labelTrainIds.png``, see :func:`gt_path_for_image`; a missing one gives a grey tile and
     no mIoU), and the class legend at the bottom."""
     if not models:
-        raise ValueError("give at least one model: [(name, config, checkpoint)]")
+        raise InvalidValue("give at least one model: [(name, config, checkpoint)]")
     predictions, meta = [], None
     for name, config, checkpoint in models:
         model = load_segmentor(config, checkpoint, cfg_options)
@@ -246,7 +247,7 @@ def render_seg_grid(models, images, scale=2, cfg_options=None, legend=True):
         for name, labels, num_classes in predictions:
             pred = labels[i]
             if gt is not None and pred.shape != gt.shape:
-                raise ValueError(f"{name}'s prediction for {path} is {pred.shape}, its ground truth {gt.shape}")
+                raise InvalidValue(f"{name}'s prediction for {path} is {pred.shape}, its ground truth {gt.shape}")
             score = image_miou(pred, gt, num_classes) if gt is not None else float("nan")
             second = f"mIoU {100 * score:.1f}" if np.isfinite(score) else "mIoU n/a"
             row.append(titled_tile(colorize_label_map(pred, palette), [name, second], scale))
@@ -265,7 +266,7 @@ def load_distill_module(config, checkpoint, cfg_options=None):
     weight (e.g. a plain student run) or holds weights the module does not have."""
     cfg = load_config(config, cfg_options)
     if cfg.get("teacher") is None or cfg.get("distiller") is None:
-        raise ValueError(f"{config} has no teacher / distiller: masks come from a distillation config "
+        raise InvalidValue(f"{config} has no teacher / distiller: masks come from a distillation config "
                          "(e.g. configs/demo/deeplabv3_acam_streets.py)")
     module = DistillModule.from_config(cfg)
     state = load_state_dict_file(checkpoint, "checkpoint")
@@ -274,14 +275,14 @@ def load_distill_module(config, checkpoint, cfg_options=None):
     missing = [k for k in wanted if k not in state]
     if missing:
         distiller_missing = [k for k in missing if k.startswith("distiller.")]
-        raise KeyError(f"{checkpoint} lacks {len(missing)} of the module's weights"
+        raise UnknownKey(f"{checkpoint} lacks {len(missing)} of the module's weights"
                        + (f", {len(distiller_missing)} of them the distiller's (e.g. {distiller_missing[0]}):"
                           " is it the training checkpoint of this distillation config?" if distiller_missing
                           else f" (e.g. {missing[0]})"))
     result = module.load_state_dict(state, strict=False)
     unexpected = list(result.unexpected_keys)
     if unexpected:
-        raise KeyError(f"{checkpoint} holds weights this config's module lacks: {unexpected[:5]}")
+        raise UnknownKey(f"{checkpoint} holds weights this config's module lacks: {unexpected[:5]}")
     module.cfg = cfg
     return module.eval()
 
@@ -307,10 +308,10 @@ def extract_acam_masks(module, image_path, pair=0, level=0):
     the image's ``ori_shape`` (H, W)."""
     distiller = module.distiller
     if distiller is None or not hasattr(distiller, "level_masks"):
-        raise ValueError(f"the module's distiller ({type(distiller).__name__}) has no learned masks: "
+        raise InvalidValue(f"the module's distiller ({type(distiller).__name__}) has no learned masks: "
                          "masks mode needs an ACAMDistiller config")
     if not 0 <= pair < len(distiller.pairs):
-        raise IndexError(f"pair {pair} out of range: the distiller has {len(distiller.pairs)} feature pairs")
+        raise OutOfRange(f"pair {pair} out of range: the distiller has {len(distiller.pairs)} feature pairs")
     student = module.student
     inputs, sample = prepare_inputs(student, module.cfg, image_path)
     module.eval()
@@ -321,7 +322,7 @@ def extract_acam_masks(module, image_path, pair=0, level=0):
     s_levels = distiller._levels(module.student_recorder.records[distiller.student_features[pair]])
     t_levels = distiller._levels(module.teacher_recorder.records[distiller.teacher_features[pair]])
     if not 0 <= level < len(t_levels):
-        raise IndexError(f"level {level} out of range: the feature has {len(t_levels)} levels")
+        raise OutOfRange(f"level {level} out of range: the feature has {len(t_levels)} levels")
     teacher = t_levels[level].float()
     aligned = distiller.align(distiller.pairs[pair], s_levels[level].float(), teacher)
     masks = distiller.level_masks(distiller.pairs[pair], teacher, aligned)

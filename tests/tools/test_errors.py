@@ -1,11 +1,15 @@
 """Bad input stops with a message that names what was wrong, the value seen and what to do."""
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
 
 from conftest import MIMIC_CFG, as_argv, data_options, load_tool
 from densekd.core.config import load_config
+from densekd.core.errors import DensekdError
+from densekd.core.trainer import build_trainer
 from densekd.core.distiller import FeatureMimicDistiller
 from densekd.core.registry import MODELS, build
 
@@ -20,8 +24,51 @@ def test_missing_config():
 def test_config_that_is_not_python(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("model = dict(type='FasterRCNN'\n")
-    with pytest.raises(SyntaxError, match="not valid Python"):
+    with pytest.raises(ValueError, match="not valid Python"):
         load_config(str(bad))
+
+
+def test_misspelled_override_is_refused_naming_the_close_key():
+    with pytest.raises(KeyError, match="train_cfg has no 'max_itres'.*close keys: train_cfg.max_iters") as err:
+        load_config(MIMIC_CFG, {"train_cfg.max_itres": 5})
+    assert "+train_cfg.max_itres=" in str(err.value)  # and says how to add a key on purpose
+    with pytest.raises(KeyError, match="close keys: train_cfg.max_iters"):  # a key at the wrong level
+        load_config(MIMIC_CFG, {"max_iters": 5})
+    with pytest.raises(KeyError, match="train_cfg.max_iters is 800, not a dict"):
+        load_config(MIMIC_CFG, {"train_cfg.max_iters.value": 5})
+
+
+def test_existing_keys_override_and_plus_adds_a_new_key(tmp_path):
+    cfg = load_config(MIMIC_CFG, {"train_cfg.max_iters": 5, "model.roi_head": None, "+trainer.num_sanity_val_steps": 7})
+    assert cfg.train_cfg.max_iters == 5 and cfg.model.roi_head is None
+    assert build_trainer(cfg, str(tmp_path), accelerator="cpu").num_sanity_val_steps == 7  # reaches the Trainer
+    assert "num_sanity_val_steps" not in load_config(MIMIC_CFG).trainer
+
+
+def run_tool(*argv, debug=False):
+    return subprocess.run([sys.executable, "tools/train.py", *argv, *(["--debug"] if debug else [])],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_command_line_prints_a_deliberate_error_as_one_line(tmp_path):
+    missing = str(tmp_path / "no_such_dataset")
+    result = run_tool(MIMIC_CFG, "--work-dir", str(tmp_path), "--cfg-options",
+                      f"train_dataloader.dataset.data_root={missing}")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert len(errors) == 1 and f"dataset path not found: {missing}" in errors[0]
+    assert "tools/make_demo_data.py" in errors[0]  # what to do
+    typo = run_tool(MIMIC_CFG, "--cfg-options", "train_cfg.max_itres=5")
+    assert typo.returncode == 1 and "Traceback" not in typo.stderr
+    assert "close keys: train_cfg.max_iters" in typo.stderr
+    debug = run_tool(MIMIC_CFG, "--cfg-options", "train_cfg.max_itres=5", debug=True)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "UnknownKey" in debug.stderr
+
+
+def test_deliberate_errors_keep_their_builtin_type():
+    with pytest.raises(FileNotFoundError) as err:
+        load_config("configs/nope.py")
+    assert isinstance(err.value, DensekdError)  # what the command lines print as one line
 
 
 def test_unknown_registry_type_lists_close_names():
