@@ -10,17 +10,17 @@ the vocabulary's own spelling), ``num_templates``, ``vocabulary``, ``model_name`
 Read it with ``densekd.ovd.text.load_text_embeddings``.
 """
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
 
-try:
-    import densekd  # noqa: F401
-except ImportError:  # running from a checkout that is not pip-installed
+if importlib.util.find_spec("densekd") is None:  # running from a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from densekd.core.cli import run
 from densekd.ovd.clip_teacher import ObjectAwareCLIP, clip_teacher_spec
 from densekd.ovd.text import (
     VILD_TEMPLATES,
@@ -45,11 +45,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-# The teacher is read from its config by densekd's one reader (also used by pretrain_demo_clip.py).
-teacher_spec = clip_teacher_spec
-load_clip_teacher = ObjectAwareCLIP.from_config
-
-
 def main(argv=None):
     args = parse_args(argv)
     if not args.out.endswith(".safetensors"):
@@ -59,8 +54,8 @@ def main(argv=None):
             names, source = vocabulary_names(args.vocabulary), args.vocabulary
         else:
             names, source = config_names(args.classes_from), f"config:{args.classes_from}"
-        spec = teacher_spec(args.teacher)
-        teacher = load_clip_teacher(args.teacher)
+        spec = clip_teacher_spec(args.teacher)
+        teacher = ObjectAwareCLIP.from_config(spec)
     except (FileNotFoundError, KeyError, ValueError) as err:
         sys.exit(f"build_text_embeddings: {err}")
     except RuntimeError as err:  # open_clip could not fetch the weights of a tag
@@ -83,4 +78,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

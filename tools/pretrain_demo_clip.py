@@ -3,497 +3,92 @@
     python tools/pretrain_demo_clip.py                 # ~4 min on 2 CPU cores, then zero-shot eval
     python tools/pretrain_demo_clip.py --eval-only     # zero-shot eval of the saved weights
 
-The model (``clip_teacher.model_name`` of ``--teacher``, registered from its ``model_config_file``)
-is trained contrastively, for ALL ten classes, novel ones included (CLIP knows names the detector
-never gets boxes for), on
-
-* tight crops of ground-truth boxes (what plain crop embeddings see),
-* context squares around ground-truth boxes, side ``sqrt(r w h)`` (``--context-ratio``), embedded
-  through ``ObjectAwareCLIP``'s object token masked to the object's box (what OAKE computes),
-  each captioned with a random ViLD prompt of the object's class, and
-* scene views: the whole image or a random window, captioned "a photo of a circle, a star and
-  a ring"-style with the classes of the objects mostly inside it (global / block embeddings).
-
-A batch holds many captions of the same class, so the loss uses soft targets: every caption
-with the same class set as a view is a positive (image->text and text->image). A ViT trained
-from scratch learns tight crops much faster than cluttered ones, so context squares and scenes
-ramp up over the first ``--curriculum`` share of the steps. Training through the object token
-is a concession to the model's size: a web-scale CLIP reads masked object tokens without it.
-
-The weights (``model.state_dict()``) go to the teacher config's ``pretrained`` path as
-safetensors (written to a temporary file, then renamed); ``<out>.json`` next to it records the
-arguments, the loss and the zero-shot results. Zero-shot: each held-out (val) ground-truth box
-is classified by cosine similarity to the ViLD-ensembled class embeddings, through
-``ObjectAwareCLIP`` built from the teacher config: plain crops and object-aware embeddings.
+The recipe is ``densekd.ovd.demo_clip`` (its flags: ``DemoClipRecipe``). The weights go to the teacher
+config's ``pretrained`` path as safetensors; ``<out>.json`` next to them records the arguments, the
+loss and the zero-shot top-1 accuracy of the val ground-truth boxes (plain crops and object-aware).
 """
 import argparse
-import json
-import math
+import importlib.util
 import os
 import sys
-import time
+from dataclasses import asdict, fields
 from pathlib import Path
-from typing import NamedTuple
 
-try:
-    import densekd  # noqa: F401
-except ImportError:  # running from a checkout that is not pip-installed
+if importlib.util.find_spec("densekd") is None:  # running from a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling tool below
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torchvision.ops import roi_align
 
-from densekd.data.shapes import SHAPES_CLASSES
-from densekd.ovd.clip_teacher import object_token_masks, read_rgb
-from densekd.ovd.splits import SHAPES_NOVEL
-from densekd.ovd.text import VILD_TEMPLATES, text_embeddings
-
-from build_text_embeddings import load_clip_teacher, teacher_spec  # noqa: E402 (tools/build_text_embeddings.py)
-
-DEFAULT_TEACHER = "configs/demo/clip_teacher_shapes.py"
-# Templates where "a {}" reads well with a list of names ("a photo of a circle and a star").
-SCENE_TEMPLATES = tuple(t for t in VILD_TEMPLATES if " a {}" in t or t.startswith("a {}"))
+from densekd.core.cli import run
+from densekd.data.manifest import read_json_or_none, write_json_atomic
+from densekd.ovd.clip_teacher import clip_teacher_spec
+from densekd.ovd.demo_clip import DemoClipRecipe, pretrain_demo_clip, zero_shot_eval
 
 
 def parse_args(argv=None):
+    """The parsed flags and the :class:`DemoClipRecipe` they make (its defaults are the flags' defaults)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="data/shapes", help="shapes dataset root (default: data/shapes)")
-    parser.add_argument("--teacher", default=DEFAULT_TEACHER,
-                        help="teacher config: model name, model config file, weights path "
-                             f"(default: {DEFAULT_TEACHER})")
-    parser.add_argument("--out", default=None,
-                        help="weights file (.safetensors; default: the teacher config's `pretrained`)")
-    parser.add_argument("--steps", type=int, default=720, help="optimiser steps (default: 720)")
-    parser.add_argument("--batch-size", type=int, default=128, help="views per step (default: 128)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (default: 1e-3)")
-    parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay (default: 0.05)")
-    parser.add_argument("--clip-grad", type=float, default=1.0, help="gradient-norm clip, 0 = off (default: 1.0)")
-    parser.add_argument("--warmup", type=int, default=None, help="linear warm-up steps (default: 10%% of --steps)")
-    parser.add_argument("--scene-fraction", type=float, default=0.2,
-                        help="share of whole-image / window views with multi-object captions (default: 0.2)")
-    parser.add_argument("--tight-fraction", type=float, default=0.5,
-                        help="share of object views cropped tightly to the box (default: 0.5)")
-    parser.add_argument("--context-ratio", type=float, nargs=2, default=(1.5, 4.0), metavar=("LOW", "HIGH"),
-                        help="context squares have side sqrt(r w h), r uniform in [LOW, HIGH] (the demo "
-                             "teacher's expand_ratio is 2; default: 1.5 4)")
-    parser.add_argument("--object-token-fraction", type=float, default=1.0,
-                        help="share of context squares embedded through the OAKE object token, masked to "
-                             "the object's box, instead of CLS (default: 1.0)")
-    parser.add_argument("--curriculum", type=float, default=0.5,
-                        help="share of the steps over which context and scene views ramp up from none to their "
-                             "full share; tight crops are learnt much faster (default: 0.5)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--device", default="cpu", help="torch device for training and evaluation (default: cpu)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--eval-only", action="store_true", help="only the zero-shot evaluation of --out")
-    parser.add_argument("--no-eval", action="store_true", help="skip the zero-shot evaluation")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add = parser.add_argument
+    add("--data", default="data/shapes", help="shapes dataset root (default: %(default)s)")
+    add("--teacher", default="configs/demo/clip_teacher_shapes.py", help="teacher config (default: %(default)s)")
+    add("--out", help="weights file (.safetensors; default: the teacher config's `pretrained`)")
+    add("--steps", type=int, help="optimiser steps (default: %(default)s)")
+    add("--batch-size", type=int, help="views per step (default: %(default)s)")
+    add("--lr", type=float, help="peak AdamW learning rate (default: %(default)s)")
+    add("--weight-decay", type=float, help="AdamW weight decay (default: %(default)s)")
+    add("--clip-grad", type=float, help="gradient-norm clip, 0 = off (default: %(default)s)")
+    add("--warmup", type=int, help="linear warm-up steps (default: 10%% of --steps)")
+    add("--scene-fraction", type=float, help="share of scene views, multi-object captions (default: %(default)s)")
+    add("--tight-fraction", type=float, help="share of object views cropped tightly (default: %(default)s)")
+    add("--context-ratio", type=float, nargs=2, metavar=("LOW", "HIGH"),
+        help="context squares have side sqrt(r w h), r uniform in [LOW, HIGH] (default: %(default)s)")
+    add("--object-token-fraction", type=float,
+        help="share of context squares embedded through the OAKE object token, not CLS (default: %(default)s)")
+    add("--curriculum", type=float, help="share of the steps over which harder views ramp up (default: %(default)s)")
+    add("--seed", type=int, help="random seed (default: %(default)s)")
+    add("--device", default="cpu", help="torch device for training and evaluation (default: %(default)s)")
+    add("--threads", type=int, help="torch CPU threads (default: torch's)")
+    add("--eval-only", action="store_true", help="only the zero-shot evaluation of --out")
+    add("--no-eval", action="store_true", help="skip the zero-shot evaluation")
+    add("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(**{**asdict(DemoClipRecipe()), "warmup": None})
     args = parser.parse_args(argv)
-    for name in ("steps", "batch_size"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    for name in ("scene_fraction", "tight_fraction", "object_token_fraction", "curriculum"):
-        if not 0 <= getattr(args, name) <= 1:
-            parser.error(f"--{name.replace('_', '-')} must be in [0, 1], got {getattr(args, name)}")
-    if args.warmup is None:
-        args.warmup = max(1, args.steps // 10)
-    if not 1 <= args.context_ratio[0] <= args.context_ratio[1]:
-        parser.error(f"--context-ratio needs 1 <= LOW <= HIGH, got {args.context_ratio}")
-    return args
-
-
-# ---------------------------------------------------------------------------- data
-def load_split(root, split):
-    """A shapes split: images ``(N, 3, S, S)`` uint8, boxes ``(A, 4)`` xyxy, labels ``(A,)``, image index ``(A,)``."""
-    ann_file = os.path.join(root, "annotations", f"instances_{split}.json")
-    if not os.path.isfile(ann_file):
-        raise FileNotFoundError(f"{ann_file} not found — make the demo data first: "
-                                "python tools/make_demo_data.py --out data/shapes")
-    with open(ann_file) as f:
-        coco = json.load(f)
-    label_of = {}
-    for category in coco["categories"]:
-        if category["name"] not in SHAPES_CLASSES:
-            raise ValueError(f"{ann_file}: category {category['name']!r} is not a shapes class "
-                             f"({', '.join(SHAPES_CLASSES)}); point --data at a shapes dataset")
-        label_of[category["id"]] = SHAPES_CLASSES.index(category["name"])
-    index_of = {image["id"]: i for i, image in enumerate(coco["images"])}
-    images = torch.stack([read_rgb(os.path.join(root, split, image["file_name"])) for image in coco["images"]])
-    anns = [a for a in coco["annotations"] if a["bbox"][2] > 0 and a["bbox"][3] > 0]
-    xywh = torch.tensor([a["bbox"] for a in anns], dtype=torch.float32).reshape(-1, 4)
-    boxes = torch.cat([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], dim=1)
-    labels = torch.tensor([label_of[a["category_id"]] for a in anns], dtype=torch.long)
-    image_index = torch.tensor([index_of[a["image_id"]] for a in anns], dtype=torch.long)
-    return images, boxes, labels, image_index
-
-
-def object_crop_boxes(boxes, image_size, tight, rng, ratio_range=(1.5, 4.0)):
-    """Crop boxes ``(n, 4)`` for object boxes ``(n, 4)``: tight (jittered) where ``tight`` ``(n,)``, else squares.
-
-    A context square has side ``sqrt(r w h)``, ``r`` uniform in ``ratio_range`` (OAKE's expansion uses
-    its ``expand_ratio`` as ``r``), at least ``max(w, h)`` and at most the image side, the object near
-    its centre.
-    """
-    boxes = boxes.numpy().astype(np.float64)
-    wh = np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0)
-    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
-    ratio = rng.uniform(*ratio_range, size=len(boxes))
-    side = np.sqrt(ratio * wh[:, 0] * wh[:, 1])
-    side = np.minimum(np.maximum(side, wh.max(axis=1)), image_size)
-    slack = np.maximum(side[:, None] - wh, 0) / 2
-    square_centre = centre + rng.uniform(-0.25, 0.25, size=wh.shape) * slack
-    corner = np.clip(square_centre - side[:, None] / 2, 0, image_size - side[:, None])
-    squares = np.concatenate([corner, corner + side[:, None]], axis=1)
-    # tight crops: the box with each edge moved by up to 8% of its size
-    jitter = rng.uniform(-0.08, 0.08, size=(len(boxes), 4)) * np.tile(wh, 2)
-    tight_boxes = np.clip(boxes + jitter, 0, image_size)
-    tight_boxes[:, 2:] = np.maximum(tight_boxes[:, 2:], tight_boxes[:, :2] + 2)
-    return torch.from_numpy(np.where(tight[:, None], tight_boxes, squares)).float()
-
-
-def scene_windows(boxes, labels, image_index, chosen, image_size, rng):
-    """Windows ``(n, 4)`` over images ``chosen`` ``(n,)`` and the class sets of the objects mostly inside each."""
-    windows, class_sets = [], []
-    for image in chosen:
-        mine = (image_index == image).nonzero().flatten()
-        if rng.random() < 0.3:
-            window = np.array([0.0, 0.0, image_size, image_size])
-        else:
-            side = rng.uniform(0.4, 1.0) * image_size
-            x, y = rng.uniform(0, image_size - side, size=2)
-            window = np.array([x, y, x + side, y + side])
-        inside = _inside_fraction(boxes[mine].numpy(), window) >= 0.5
-        if not inside.any():  # an empty window: take the whole image instead
-            window, inside = np.array([0.0, 0.0, image_size, image_size]), np.ones(len(mine), bool)
-        windows.append(window)
-        class_sets.append(tuple(sorted({int(labels[i]) for i in mine[torch.from_numpy(inside)]})))
-    return torch.tensor(np.array(windows), dtype=torch.float32).reshape(-1, 4), class_sets
-
-
-def _inside_fraction(boxes, window):
-    """Share ``(n,)`` of each box's area ``(n, 4)`` that lies inside ``window`` ``(4,)``."""
-    low = np.maximum(boxes[:, :2], window[:2])
-    high = np.minimum(boxes[:, 2:], window[2:])
-    overlap = np.clip(high - low, 0, None).prod(axis=1)
-    return overlap / np.maximum((boxes[:, 2:] - boxes[:, :2]).prod(axis=1), 1e-6)
-
-
-def caption(class_set, rng):
-    """A prompt naming the classes of ``class_set`` (indices into SHAPES_CLASSES), in random order."""
-    names = [SHAPES_CLASSES[c] for c in rng.permutation(list(class_set))]
-    if len(names) == 1:
-        return VILD_TEMPLATES[rng.integers(len(VILD_TEMPLATES))].format(names[0])
-    listed = ", a ".join(names[:-1]) + " and a " + names[-1]
-    return SCENE_TEMPLATES[rng.integers(len(SCENE_TEMPLATES))].format(listed)
-
-
-def render(images, image_index, crop_boxes, size, mean, std, rng):
-    """Views ``(n, 3, size, size)`` of uint8 ``images``: crops resized by area, colour-jittered, normalised, and
-    randomly flipped left-right; returns the views and which were flipped ``(n,)``."""
-    picked, inverse = image_index.unique(return_inverse=True)
-    rois = torch.cat([inverse[:, None].float(), crop_boxes], dim=1)
-    views = roi_align(images[picked].float(), rois, output_size=size, spatial_scale=1.0,
-                      sampling_ratio=-1, aligned=True)
-    n = len(views)
-    flip = torch.from_numpy(rng.random(n) < 0.5)
-    views[flip] = views[flip].flip(-1)
-    brightness = torch.from_numpy(rng.uniform(0.8, 1.2, size=(n, 1, 1, 1))).float()
-    contrast = torch.from_numpy(rng.uniform(0.8, 1.2, size=(n, 1, 1, 1))).float()
-    grey = views.mean(dim=(1, 2, 3), keepdim=True)
-    views = ((views - grey) * contrast + grey * brightness).clamp(0, 255)
-    return (views - mean) / std, flip
-
-
-def hard_share(step, steps, curriculum):
-    """How much of their full share the context and scene views get at ``step``: ramps 0 -> 1."""
-    ramp_steps = curriculum * steps
-    return 1.0 if ramp_steps <= 0 else min(1.0, step / ramp_steps)
-
-
-class Batch(NamedTuple):
-    """One training batch of B views."""
-
-    crop_boxes: torch.Tensor  # (B, 4) xyxy in image pixels
-    view_images: torch.Tensor  # (B,) image index of each view
-    object_boxes: torch.Tensor  # (B, 4) the object's box (the whole crop for scene views)
-    object_token: torch.Tensor  # (B,) bool: embed through the object token (OAKE) instead of CLS
-    keys: list  # (B,) class-index tuples: equal keys are positives
-    captions: list  # (B,) str
-
-
-def sample_batch(data, batch_size, args, image_size, rng, share=1.0):
-    """One :class:`Batch`: tight crops, context squares (CLS or object token) and scene windows.
-
-    ``share`` in [0, 1] scales the shares of context squares and scene views (the rest are tight crops).
-    """
-    images, boxes, labels, image_index = data
-    num_scenes = int(round(batch_size * args.scene_fraction * share))
-    picked = torch.from_numpy(rng.integers(len(boxes), size=batch_size - num_scenes))
-    context = rng.random(len(picked)) < (1 - args.tight_fraction) * share
-    token = torch.from_numpy(context & (rng.random(len(picked)) < args.object_token_fraction))
-    crops = object_crop_boxes(boxes[picked], image_size, ~context, rng, args.context_ratio)
-    scene_images = rng.integers(len(images), size=num_scenes)
-    windows, scene_keys = scene_windows(boxes, labels, image_index, scene_images, image_size, rng)
-    keys = [(int(labels[i]),) for i in picked] + scene_keys
-    return Batch(
-        crop_boxes=torch.cat([crops, windows]),
-        view_images=torch.cat([image_index[picked], torch.from_numpy(scene_images).long()]),
-        object_boxes=torch.cat([boxes[picked], windows]),
-        object_token=torch.cat([token, torch.zeros(num_scenes, dtype=torch.bool)]),
-        keys=keys,
-        captions=[caption(k, rng) for k in keys],
-    )
-
-
-# ---------------------------------------------------------------------------- model and loss
-def build_model(spec, seed):
-    """The random open_clip model of a teacher spec (built the way the teacher builds it), its tokenizer,
-    and an ``ObjectAwareCLIP`` around that very model for the object-token views."""
-    import open_clip
-
-    from densekd.ovd.clip_teacher import ObjectAwareCLIP
-
-    if spec.get("model_config_file"):
-        open_clip.add_model_config(spec["model_config_file"])
-    torch.manual_seed(seed)
-    model = open_clip.create_model(spec["model_name"])
-    wrapper = ObjectAwareCLIP(**{**spec, "pretrained": None})
-    wrapper.clip = model  # share the trainable model (the wrapper froze its own copy)
-    return model, open_clip.get_tokenizer(spec["model_name"]), wrapper
-
-
-def object_token_grid(wrapper):
-    """Side of the patch grid the object token sees (``ObjectAwareCLIP``'s object stride)."""
-    size = wrapper.image_size
-    probe = torch.zeros(1, 3, size, size, device=wrapper.device)
-    with torch.no_grad():
-        return math.isqrt(wrapper._tokens(probe, wrapper.object_stride).shape[1] - 1)
-
-
-def embed_views(model, wrapper, views, batch, flipped, grid):
-    """Unit embeddings ``(B, D)``: CLS for plain views, the OAKE object token (masked to the box) for the rest."""
-    token = batch.object_token.to(views.device)
-    plain = F.normalize(model.encode_image(views[~token]), dim=-1)
-    if not token.any():
-        return plain
-    outside = object_token_masks(batch.object_boxes[batch.object_token], batch.crop_boxes[batch.object_token], grid)
-    mirrored = flipped[batch.object_token]
-    outside[mirrored] = outside[mirrored].view(-1, grid, grid).flip(-1).flatten(1)
-    objects = wrapper._object_embeddings(views[token], outside.to(views.device))
-    order = torch.cat([(~token).nonzero().flatten(), token.nonzero().flatten()])
-    return torch.cat([plain, objects])[order.argsort()]
-
-
-def soft_clip_loss(image_emb, text_emb, keys, logit_scale):
-    """Symmetric CLIP loss of unit ``image_emb``/``text_emb`` ``(B, D)``; equal ``keys`` (B,) are all positives."""
-    ids = {key: i for i, key in enumerate(dict.fromkeys(keys))}
-    key_ids = torch.tensor([ids[k] for k in keys], device=image_emb.device)
-    positive = (key_ids[:, None] == key_ids[None, :]).float()
-    targets = positive / positive.sum(dim=1, keepdim=True)  # symmetric, so it serves both directions
-    logits = logit_scale * image_emb @ text_emb.T
-    return 0.5 * (F.cross_entropy(logits, targets) + F.cross_entropy(logits.T, targets))
-
-
-def make_optimizer(model, lr, weight_decay):
-    """AdamW; weight decay on matrices only (not on norms, biases, embeddings, the logit scale)."""
-    decay, no_decay = [], []
-    for name, param in model.named_parameters():
-        is_embedding = "embedding" in name or name.endswith("class_embedding")
-        (decay if param.ndim >= 2 and not is_embedding else no_decay).append(param)
-    groups = [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.98), eps=1e-6)
-
-
-def learning_rate(step, steps, warmup, peak):
-    """Linear warm-up to ``peak`` then cosine decay to zero."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(steps - warmup, 1)
-    return peak * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def train(args, spec):
-    """Train the tiny CLIP; returns ``(model, summary dict)``."""
-    rng = np.random.default_rng(args.seed)
-    model, tokenizer, wrapper = build_model(spec, args.seed)
-    model.to(args.device).train()
-    wrapper.to(args.device)
-    grid = object_token_grid(wrapper)
-    image_size = model.visual.image_size[0]
-    mean = torch.tensor(model.visual.preprocess_cfg["mean"]).view(1, 3, 1, 1) * 255
-    std = torch.tensor(model.visual.preprocess_cfg["std"]).view(1, 3, 1, 1) * 255
-    data = load_split(args.data, "train")
-    if data[0].shape[-1] != data[0].shape[-2]:
-        raise ValueError(f"shapes images must be square, got {tuple(data[0].shape[-2:])}")
-    optimizer = make_optimizer(model, args.lr, args.weight_decay)
-    steps = range(args.steps)
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        steps = tqdm(steps, desc="pretrain demo CLIP", unit="step")
-    losses, start = [], time.time()
-    for step in steps:
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, args.steps, args.warmup, args.lr)
-        share = hard_share(step, args.steps, args.curriculum)
-        batch = sample_batch(data, args.batch_size, args, data[0].shape[-1], rng, share)
-        views, flipped = render(data[0], batch.view_images, batch.crop_boxes, image_size, mean, std, rng)
-        image_emb = embed_views(model, wrapper, views.to(args.device), batch, flipped, grid)
-        text_emb = F.normalize(model.encode_text(tokenizer(batch.captions).to(args.device)), dim=-1)
-        loss = soft_clip_loss(image_emb, text_emb, batch.keys, model.logit_scale.exp().clamp(max=100))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss.item()} at step {step}; lower --lr "
-                                     f"(now {args.lr}) or raise --warmup (now {args.warmup})")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if args.clip_grad > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
-        optimizer.step()
-        losses.append(loss.item())
-        if not args.no_progress:
-            steps.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", scale=f"{model.logit_scale.exp().item():.1f}")
-    summary = dict(
-        seconds=round(time.time() - start, 1),
-        first_loss=round(float(np.mean(losses[:10])), 4),
-        final_loss=round(float(np.mean(losses[-20:])), 4),
-        loss_every_20_steps=[round(float(np.mean(losses[i:i + 20])), 4) for i in range(0, len(losses), 20)],
-        logit_scale=round(model.logit_scale.exp().item(), 2),
-    )
-    return model.eval(), summary
-
-
-def save_weights(model, path):
-    """``model.state_dict()`` as safetensors at ``path``, via a temporary file and a rename (never half-written)."""
-    from safetensors.torch import save_file
-
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    partial = f"{path}.partial"
-    save_file(state, partial, metadata={"format": "pt"})
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(partial, 0o666 & ~umask)  # safetensors creates the file owner-only
-    os.replace(partial, path)
-
-
-def write_json(path, record):
-    """Write ``record`` as JSON at ``path`` atomically."""
-    partial = f"{path}.partial"
-    with open(partial, "w") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
-    os.replace(partial, path)
-
-
-# ---------------------------------------------------------------------------- zero-shot evaluation
-def zero_shot(teacher, data_root, split="val", classes=SHAPES_CLASSES, novel=SHAPES_NOVEL):
-    """Top-1 zero-shot accuracy of ground-truth boxes of ``split``, per class: plain crops and object-aware.
-
-    Returns ``{'classes', 'novel', 'counts', 'chance', 'plain': {name: acc}, 'object_aware': {...},
-    'mean': {'plain': {'all', 'base', 'novel'}, 'object_aware': {...}}}`` (accuracies in [0, 1]).
-    """
-    classes = list(classes)
-    text = text_embeddings(teacher, classes)
-    ann_file = os.path.join(data_root, "annotations", f"instances_{split}.json")
-    with open(ann_file) as f:
-        coco = json.load(f)
-    label_of = {c["id"]: classes.index(c["name"]) for c in coco["categories"]}
-    per_image = {}
-    for a in coco["annotations"]:
-        per_image.setdefault(a["image_id"], []).append(a)
-    labels, predictions = [], {"plain": [], "object_aware": []}
-    for image_info in coco["images"]:
-        anns = per_image.get(image_info["id"], [])
-        if not anns:
-            continue
-        image = read_rgb(os.path.join(data_root, split, image_info["file_name"]))
-        xywh = torch.tensor([a["bbox"] for a in anns], dtype=torch.float32)
-        boxes = torch.cat([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], dim=1)
-        labels += [label_of[a["category_id"]] for a in anns]
-        for kind, encode in (("plain", teacher.encode_crops), ("object_aware", teacher.encode_objects)):
-            predictions[kind].append((encode(image, boxes).float().cpu() @ text.T.cpu()).argmax(dim=1))
-    labels = torch.tensor(labels, dtype=torch.long)
-    result = dict(classes=classes, novel=[c for c in classes if c in novel], chance=1.0 / len(classes),
-                  counts={name: int((labels == i).sum()) for i, name in enumerate(classes)}, mean={})
-    for kind, chunks in predictions.items():
-        correct = torch.cat(chunks) == labels if chunks else torch.zeros(0, dtype=torch.bool)
-        accuracy = {name: (correct[labels == i].float().mean().item() if (labels == i).any() else float("nan"))
-                    for i, name in enumerate(classes)}
-        result[kind] = accuracy
-        groups = {"all": classes, "base": [c for c in classes if c not in novel], "novel": result["novel"]}
-        result["mean"][kind] = {group: _nanmean([accuracy[c] for c in names]) for group, names in groups.items()}
-    return result
-
-
-def _nanmean(values):
-    values = [v for v in values if not math.isnan(v)]
-    return sum(values) / len(values) if values else float("nan")
-
-
-def markdown_table(result):
-    """The zero-shot result as a markdown table (accuracies in %)."""
-    def pct(value):
-        return "n/a" if math.isnan(value) else f"{100 * value:.1f}"
-
-    lines = ["| class | split | boxes | plain crops | object-aware |", "|---|---|---:|---:|---:|"]
-    for name in result["classes"]:
-        split = "**novel**" if name in result["novel"] else "base"
-        lines.append(f"| {name} | {split} | {result['counts'][name]} | {pct(result['plain'][name])} | "
-                     f"{pct(result['object_aware'][name])} |")
-    for group in ("base", "novel", "all"):
-        lines.append(f"| *mean {group}* | | | {pct(result['mean']['plain'][group])} | "
-                     f"{pct(result['mean']['object_aware'][group])} |")
-    chance = pct(result["chance"])
-    lines.append(f"| *chance* | | | {chance} | {chance} |")
-    return "\n".join(lines)
-
-
-def evaluate(teacher_config, weights, data_root, device="cpu"):
-    """Build the teacher from ``teacher_config`` with ``weights`` and run :func:`zero_shot` on the val split."""
-    teacher = load_clip_teacher(teacher_config, pretrained=weights).to(device)
-    return zero_shot(teacher, data_root, "val")
-
-
-# ---------------------------------------------------------------------------- command line
-def main(argv=None):
-    args = parse_args(argv)
     try:
-        spec = teacher_spec(args.teacher)
-    except (FileNotFoundError, KeyError) as err:
-        sys.exit(f"pretrain_demo_clip: {err}")
-    out = args.out or spec.get("pretrained")
-    if not out or not str(out).endswith(".safetensors"):
-        sys.exit(f"pretrain_demo_clip: the weights path must end in .safetensors, got {out!r} "
-                 f"(from {'--out' if args.out else args.teacher + ' clip_teacher.pretrained'})")
+        recipe = DemoClipRecipe(**{field.name: getattr(args, field.name) for field in fields(DemoClipRecipe)})
+    except ValueError as err:
+        parser.error(str(err))
+    args.warmup = recipe.warmup  # the record keeps the warm-up actually used
+    return args, recipe
+
+
+def main(argv=None):
+    args, recipe = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    record_path = os.path.splitext(out)[0] + ".json"
-    if args.eval_only:
-        if not os.path.isfile(out):
-            sys.exit(f"pretrain_demo_clip: no weights at {out} — train first (without --eval-only)")
-        record = json.load(open(record_path)) if os.path.isfile(record_path) else {}
-    else:
-        try:
-            model, summary = train(args, spec)
-        except (FileNotFoundError, ValueError, FloatingPointError) as err:
-            sys.exit(f"pretrain_demo_clip: {err}")
-        save_weights(model, out)
-        record = dict(args=vars(args), weights=out, model_name=spec["model_name"],
-                      model_config_file=spec.get("model_config_file"), **summary)
-        print(f"trained {args.steps} steps x {args.batch_size} views in {summary['seconds']} s: "
-              f"loss {summary['first_loss']} -> {summary['final_loss']}; wrote {out}")
-    if not args.no_eval:
-        start = time.time()
-        result = evaluate(args.teacher, out, args.data, args.device)
-        table = markdown_table(result)
-        record.update(zero_shot=result, zero_shot_table=table, zero_shot_seconds=round(time.time() - start, 1))
-        print(f"\nzero-shot top-1 accuracy (%) on {args.data} val ground-truth boxes:\n{table}")
-    write_json(record_path, record)
+    try:
+        spec = clip_teacher_spec(args.teacher)
+        out = args.out or spec.get("pretrained")
+        if not out or not str(out).endswith(".safetensors"):
+            raise ValueError(f"the weights path must end in .safetensors, got {out!r} "
+                             f"(from {'--out' if args.out else args.teacher + ' clip_teacher.pretrained'})")
+        record_path = os.path.splitext(out)[0] + ".json"
+        if args.eval_only:
+            if not os.path.isfile(out):
+                raise FileNotFoundError(f"no weights at {out} — train first (without --eval-only)")
+            record = read_json_or_none(record_path) or {}
+        else:
+            _, summary = pretrain_demo_clip(spec, args.data, out, recipe, args.device, not args.no_progress)
+            record = dict(args=vars(args), **summary)
+            print(f"trained {args.steps} steps x {args.batch_size} views in {summary['seconds']} s: "
+                  f"loss {summary['first_loss']} -> {summary['final_loss']}; wrote {out}")
+        if not args.no_eval:
+            record.update(zero_shot_eval(args.teacher, out, args.data, args.device))
+            print(f"\nzero-shot top-1 accuracy (%) on {args.data} val ground-truth boxes:\n{record['zero_shot_table']}")
+    except (FileNotFoundError, KeyError, ValueError, FloatingPointError) as err:
+        sys.exit(f"pretrain_demo_clip: {err}")
+    write_json_atomic(record_path, record, indent=2)
     print(f"wrote {record_path}")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

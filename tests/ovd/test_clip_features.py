@@ -1,5 +1,4 @@
 """tools/extract_clip_features.py: cache contents, agreement with the online teacher, resume."""
-import functools
 import os
 
 import pytest
@@ -98,7 +97,7 @@ def test_rerun_resumes_and_recomputes_only_what_is_missing(extraction, capsys):
 def test_other_teacher_settings_refuse_the_old_cache(extraction):
     extract(extraction)
     with pytest.raises(Exception, match="overwrite"):
-        extract(extraction, "--cfg-options", "clip_teacher.mask_bias=-50.0")
+        extract(extraction, "--cfg-options", "+clip_teacher.mask_bias=-50.0")  # a key the config lacks: added on purpose
 
 
 def test_missing_proposals_name_the_command(extraction, tmp_path):

@@ -1,4 +1,5 @@
-"""tools/pretrain_demo_clip.py: view sampling, the soft-target loss, a short run, saving and zero-shot."""
+"""densekd.ovd.demo_clip: view sampling, the soft-target loss; tools/pretrain_demo_clip.py: a short run,
+saving and zero-shot."""
 import json
 import math
 import os
@@ -11,6 +12,9 @@ from safetensors.torch import load_file
 
 from conftest import REPO, load_tool
 from densekd.data.shapes import SHAPES_CLASSES
+from densekd.ovd import demo_clip
+from densekd.ovd.clip_teacher import ObjectAwareCLIP, clip_teacher_spec
+from densekd.ovd.demo_clip import DemoClipRecipe
 
 pdc = load_tool("pretrain_demo_clip")
 DEMO_JSON = os.path.join(REPO, "configs", "clip", "densekd-demo-vit-tiny.json")
@@ -37,62 +41,61 @@ def test_context_squares_hold_the_object_and_stay_in_the_image():
     rng = np.random.default_rng(0)
     boxes = torch.tensor([[10.0, 20.0, 40.0, 35.0], [0.0, 0.0, 150.0, 90.0], [140.0, 140.0, 160.0, 160.0]])
     boxes = boxes.repeat(50, 1)
-    squares = pdc.object_crop_boxes(boxes, 160, np.zeros(len(boxes), bool), rng)
+    squares = demo_clip.object_crop_boxes(boxes, 160, np.zeros(len(boxes), bool), rng)
     side = squares[:, 2] - squares[:, 0]
     torch.testing.assert_close(side, squares[:, 3] - squares[:, 1])
     assert (squares >= -1e-4).all() and (squares <= 160 + 1e-4).all()
     fits = side >= (boxes[:, 2:] - boxes[:, :2]).max(dim=1).values
     inside = (squares[:, :2] <= boxes[:, :2] + 1e-4).all(1) & (squares[:, 2:] >= boxes[:, 2:] - 1e-4).all(1)
     assert inside[fits].all() and fits[0::3].all()
-    tight = pdc.object_crop_boxes(boxes, 160, np.ones(len(boxes), bool), rng)
+    tight = demo_clip.object_crop_boxes(boxes, 160, np.ones(len(boxes), bool), rng)
     assert ((tight - boxes).abs() <= 0.08 * 150 + 1e-4).all()
 
 
 def test_batches_follow_the_curriculum(shapes_root):
-    data = pdc.load_split(shapes_root, "train")
-    args = pdc.parse_args(["--scene-fraction", "0.25", "--tight-fraction", "0.5"])
+    data = demo_clip.load_split(shapes_root, "train")
+    recipe = DemoClipRecipe(batch_size=16, scene_fraction=0.25, tight_fraction=0.5)
     rng = np.random.default_rng(0)
-    easy = pdc.sample_batch(data, 16, args, 160, rng, share=0.0)
+    easy = demo_clip.sample_batch(data, recipe, 160, rng, share=0.0)
     assert len(easy.captions) == 16 and not easy.object_token.any() and all(len(k) == 1 for k in easy.keys)
-    full = pdc.sample_batch(data, 16, args, 160, rng, share=1.0)
+    full = demo_clip.sample_batch(data, recipe, 160, rng, share=1.0)
     assert len(full.captions) == 16 and full.object_token[:12].any()
     assert not full.object_token[-4:].any()  # the 4 scene views use CLS ...
     torch.testing.assert_close(full.object_boxes[-4:], full.crop_boxes[-4:])  # ... over their whole window
     for key, text in zip(full.keys, full.captions):
         assert all(SHAPES_CLASSES[c] in text for c in key)
-    assert pdc.hard_share(0, 100, 0.5) == 0 and pdc.hard_share(50, 100, 0.5) == 1 and pdc.hard_share(0, 100, 0) == 1
+    hard_share = demo_clip.hard_share
+    assert hard_share(0, 100, 0.5) == 0 and hard_share(50, 100, 0.5) == 1 and hard_share(0, 100, 0) == 1
 
 
 def test_soft_targets_make_same_class_captions_positives():
     keys = [(0,), (1,), (0,), (2, 3)]
     onehot = F.one_hot(torch.tensor([0, 1, 0, 2]), 4).float()  # views of one key share an embedding
-    loss = pdc.soft_clip_loss(onehot, onehot, keys, logit_scale=100.0)
+    loss = demo_clip.soft_clip_loss(onehot, onehot, keys, logit_scale=100.0)
     expected = (2 * math.log(2) + 0 + 0) / 4  # rows of class 0 spread over their 2 positives
     assert loss.item() == pytest.approx(expected, abs=1e-3)
-    wrong = pdc.soft_clip_loss(onehot, onehot.roll(1, dims=1), keys, logit_scale=100.0)
+    wrong = demo_clip.soft_clip_loss(onehot, onehot.roll(1, dims=1), keys, logit_scale=100.0)
     assert wrong > loss + 1
 
 
 def test_training_lowers_the_loss_on_a_fixed_batch(shapes_root, teacher_config):
-    spec = load_tool("build_text_embeddings").teacher_spec(teacher_config)
-    model, tokenizer, wrapper = pdc.build_model(spec, seed=0)
-    data = pdc.load_split(shapes_root, "train")
-    args = pdc.parse_args(["--tight-fraction", "0.5"])
+    model, tokenizer, wrapper = demo_clip.build_model(clip_teacher_spec(teacher_config), seed=0)
+    data = demo_clip.load_split(shapes_root, "train")
     rng = np.random.default_rng(0)
-    batch = pdc.sample_batch(data, 16, args, 160, rng)
+    batch = demo_clip.sample_batch(data, DemoClipRecipe(batch_size=16, tight_fraction=0.5), 160, rng)
     assert batch.object_token.any()  # both the CLS and the object-token path are trained
     mean = torch.tensor(model.visual.preprocess_cfg["mean"]).view(1, 3, 1, 1) * 255
     std = torch.tensor(model.visual.preprocess_cfg["std"]).view(1, 3, 1, 1) * 255
     size = model.visual.image_size[0]
-    views, flipped = pdc.render(data[0], batch.view_images, batch.crop_boxes, size, mean, std, rng)
+    views, flipped = demo_clip.render(data[0], batch.view_images, batch.crop_boxes, size, mean, std, rng)
     tokens = tokenizer(batch.captions)
-    optimizer = pdc.make_optimizer(model, 1e-3, 0.0)
-    grid = pdc.object_token_grid(wrapper)
+    optimizer = demo_clip.make_optimizer(model, 1e-3, 0.0)
+    grid = demo_clip.object_token_grid(wrapper)
     losses = []
     for _ in range(4):
-        image_emb = pdc.embed_views(model, wrapper, views, batch, flipped, grid)
+        image_emb = demo_clip.embed_views(model, wrapper, views, batch, flipped, grid)
         text_emb = F.normalize(model.encode_text(tokens), dim=-1)
-        loss = pdc.soft_clip_loss(image_emb, text_emb, batch.keys, model.logit_scale.exp())
+        loss = demo_clip.soft_clip_loss(image_emb, text_emb, batch.keys, model.logit_scale.exp())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -108,7 +111,7 @@ def test_short_run_writes_weights_the_teacher_config_loads(shapes_root, teacher_
     assert not [f for f in os.listdir(os.path.dirname(weights)) if f.endswith(".partial")]
     assert math.isfinite(record["final_loss"]) and record["args"]["steps"] == 4
     # the same path a user takes: the teacher config names the weights file
-    teacher = load_tool("build_text_embeddings").load_clip_teacher(teacher_config)
+    teacher = ObjectAwareCLIP.from_config(teacher_config)
     saved = load_file(weights)
     for name, value in teacher.clip.state_dict().items():
         torch.testing.assert_close(value, saved[name], rtol=0, atol=0)
@@ -139,3 +142,17 @@ def test_clear_errors(shapes_root, teacher_config, tmp_path):
         pdc.main(short_run(str(tmp_path / "missing"), teacher_config, "--no-eval"))
     with pytest.raises(SystemExit, match="must end in .safetensors"):
         pdc.main(short_run(shapes_root, teacher_config, "--out", str(tmp_path / "w.pt")))
+
+
+def test_recipe_defaults_are_the_flags_defaults_and_bad_values_are_refused():
+    recipe = DemoClipRecipe()
+    assert (recipe.steps, recipe.batch_size, recipe.warmup, recipe.context_ratio) == (720, 128, 72, (1.5, 4.0))
+    args, parsed = pdc.parse_args([])
+    assert parsed == recipe and args.warmup == 72 and args.lr == 1e-3 and args.curriculum == 0.5
+    assert pdc.parse_args(["--steps", "30"])[1].warmup == 3  # 10% of the steps unless --warmup is given
+    with pytest.raises(ValueError, match=r"tight_fraction must be in \[0, 1\], got 1.5"):
+        DemoClipRecipe(tight_fraction=1.5)
+    with pytest.raises(ValueError, match="context_ratio needs 1 <= LOW <= HIGH"):
+        DemoClipRecipe(context_ratio=(4.0, 2.0))
+    with pytest.raises(SystemExit):  # argparse's usage error
+        pdc.parse_args(["--batch-size", "0"])
