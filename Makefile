@@ -2,13 +2,16 @@
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install demo test bench clean-demo
+.PHONY: install demo demo-full test bench clean-demo
 
 install:  ## create .venv (torch, mmcv built once into ~/.cache/densekd, mmdet, lightning, ...)
 	bash tools/install_env.sh
 
-demo: install  ## make the demo data, train teachers / students / distilled students (detection, segmentation, 3D, OV), print the tables
+demo: install  ## the first look: each wing's teacher / student alone / distilled student (OV: baseline / OADP), one seed, half schedules; tables + pictures
 	$(PY) tools/demo.py
+
+demo-full: install  ## the README's tables: 3 seeds, every row and ablation, the detection demo, full schedules (hours on 2 cores)
+	$(PY) tools/demo.py --full
 
 test: install  ## the test suite
 	$(PY) -m pytest -q tests
@@ -20,5 +23,5 @@ bench: install  ## benchmarks; results are recorded in bench/RESULTS.md
 	$(PY) bench/pointdistiller_step.py
 
 clean-demo:
-	rm -rf data/shapes data/cityscapes_synthetic work_dirs/demo work_dirs/faster_rcnn_*_shapes work_dirs/deeplabv3_*_streets \
+	rm -rf data/shapes data/cityscapes_synthetic work_dirs/demo work_dirs/demo_full work_dirs/faster_rcnn_*_shapes work_dirs/deeplabv3_*_streets \
 		data/kitti_synthetic work_dirs/*_lidar

@@ -1,13 +1,13 @@
-"""tools/visualize.py base / novel colouring: which colour a box gets, and where the novel names come from."""
+"""Detection pictures (densekd/ovd/visualize.py, tools/visualize.py --mode det): base / novel colouring, which colour a box gets, and where the novel names come from."""
 import numpy as np
 import torch
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 from PIL import Image
 
-from conftest import load_tool
+from densekd.ovd import visualize
 
-visualize = load_tool("visualize")
+
 CLASSES = ("apple", "bowl", "cat", "dog")
 NOVEL = ("cat", "dog")
 

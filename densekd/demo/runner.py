@@ -1,0 +1,180 @@
+"""Run the demo's steps side by side on the CPU cores, each tool in its own process with its own log,
+printing a progress line per step and an ETA."""
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Callable
+
+from ..core.config import load_config
+from ..core.errors import StepFailed
+
+
+@dataclass
+class Step:
+    """One unit of the demo: ``action(tool)`` runs densekd's tools through ``tool(script, *args)``."""
+
+    name: str
+    action: Callable
+    after: tuple = ()  # names of the steps that must have finished first
+    seconds: float = 60.0  # its expected duration on one thread of a 2-core x86 CPU (for the ETA)
+    log: str = ""  # where its tools' output goes
+
+
+class ToolRunner:
+    """Runs ``python tools/<script>.py ...`` for one step: output appended to the step's log, ``threads``
+    CPU threads (so that steps side by side do not oversubscribe the cores)."""
+
+    def __init__(self, log, threads):
+        self.log, self.threads = log, threads
+
+    def __call__(self, script, *args):
+        env = {**os.environ, "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
+               "PYTHONUNBUFFERED": "1"}
+        os.makedirs(os.path.dirname(self.log) or ".", exist_ok=True)
+        with open(self.log, "a") as log:
+            log.write(f"$ python {script} {' '.join(map(str, args))}\n")
+            log.flush()
+            code = subprocess.run([sys.executable, script, *map(str, args)], stdout=log,
+                                  stderr=subprocess.STDOUT, env=env).returncode
+        if code:
+            raise StepFailed(f"`python {script} {' '.join(map(str, args))}` exited with {code}: {last_error(self.log)}"
+                             f" (log: {self.log})")
+
+
+def last_error(log):
+    """The last 'error:' line of a log (densekd's one-line errors), else its last line."""
+    with open(log, errors="replace") as f:
+        lines = [line.strip() for line in f.read().replace("\r", "\n").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:") or "Error" in line.split(":")[0]]
+    return (errors or lines or ["(empty log)"])[-1]
+
+
+def clock(seconds):
+    """``'1h02m'``, ``'12m05s'`` or ``'42s'``."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def critical_paths(steps):
+    """``{name: expected seconds from the step's start to the end of the longest chain of steps waiting on it}``."""
+    waiting = {step.name: [s for s in steps if step.name in s.after] for step in steps}
+    paths = {}
+
+    def path(step):
+        if step.name not in paths:
+            paths[step.name] = step.seconds + max((path(s) for s in waiting[step.name]), default=0.0)
+        return paths[step.name]
+
+    for step in steps:
+        path(step)
+    return paths
+
+
+def run_steps(steps, jobs, threads, echo=print):
+    """Run ``steps``, ``jobs`` at a time, each once the steps it comes ``after`` are done, the one heading the
+    longest chain first; return ``{name: 'done' | 'failed: why' | 'skipped: why'}``. A failed step skips
+    those that need it; the others go on."""
+    names = [step.name for step in steps]
+    unknown = {dep for step in steps for dep in step.after} - set(names)
+    if unknown:
+        raise StepFailed(f"steps wait for unknown steps {sorted(unknown)}")
+    paths = critical_paths(steps)
+    pending = sorted(steps, key=lambda step: -paths[step.name])
+    status, started, took, running = {}, {}, {}, {}
+    start = time.perf_counter()
+    width = len(str(len(steps)))
+
+    def line(word, step, extra=""):
+        count = f"[{len(status):{width}d}/{len(steps)}]"
+        echo(f"{count} {clock(time.perf_counter() - start):>6}  {word:<7} {step.name}{extra}", flush=True)
+
+    def eta():
+        """Remaining expected work over the lanes, scaled by how the finished steps compared to their estimates."""
+        done = [s for s in steps if status.get(s.name) == "done" and took[s.name] > 5]  # 5 s: skipped as finished
+        pace = min(3.0, max(0.5, sum(took[s.name] for s in done) / sum(s.seconds for s in done))) if done else 1.0
+        now = time.perf_counter()
+        left = sum(s.seconds for s in pending) + sum(max(0.0, s.seconds * pace - (now - started[s.name])) / pace
+                                                     for s in running.values())
+        return clock(pace * left / jobs)
+
+    with ThreadPoolExecutor(jobs) as pool:
+        while pending or running:
+            for step in list(pending):
+                blocked = [dep for dep in step.after if dep in status and status[dep] != "done"]
+                if blocked:
+                    pending.remove(step)
+                    status[step.name] = f"skipped: {blocked[0]} did not finish"
+                    line("skipped", step, f" ({blocked[0]} did not finish)")
+                elif len(running) < jobs and all(status.get(dep) == "done" for dep in step.after):
+                    pending.remove(step)
+                    started[step.name] = time.perf_counter()
+                    running[pool.submit(step.action, ToolRunner(step.log, threads))] = step
+                    line("start", step, f"  (log: {step.log})" if step.log else "")
+            if not running:
+                if pending:
+                    raise StepFailed(f"steps wait for each other: {[s.name for s in pending]}")
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                step = running.pop(future)
+                took[step.name] = time.perf_counter() - started[step.name]
+                error = future.exception()
+                status[step.name] = "done" if error is None else f"failed: {error}"
+                if error is None:
+                    line("done", step, f" in {clock(took[step.name])} · ETA {eta()}")
+                else:
+                    line("FAILED", step, f": {' '.join(str(error).split())}")
+    return status
+
+
+def train_and_test(tool, config, work_dir, seed, options=()):
+    """Train ``config`` into ``work_dir`` (resume an interrupted run; skip a finished one), then test it.
+    A run that diverged (its summary says so) is a result too and is not tested."""
+    summary_path = os.path.join(work_dir, "train_summary.json")
+    options = ["--cfg-options", f"seed={seed}", *options]
+    if not os.path.exists(summary_path):
+        resume = ["--resume"] if os.path.exists(os.path.join(work_dir, "last.ckpt")) else []
+        try:
+            tool("tools/train.py", config, "--work-dir", work_dir, *options, *resume)
+        except StepFailed:
+            if not os.path.exists(summary_path):  # not a divergence: a real failure
+                raise
+    metrics_path = os.path.join(work_dir, "metrics.json")
+    if not read_json(summary_path).get("diverged") and not os.path.exists(metrics_path):
+        tool("tools/test.py", config, os.path.join(work_dir, "last.ckpt"), "--work-dir", work_dir, *options)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_result(work_dir):
+    """``(metrics, summary)`` of a finished run; ``({}, summary)`` when it diverged; ``None`` when it did not finish."""
+    summary_path, metrics_path = (os.path.join(work_dir, name) for name in ("train_summary.json", "metrics.json"))
+    if not os.path.exists(summary_path):
+        return None
+    summary = read_json(summary_path)
+    if summary.get("diverged"):
+        return {}, summary
+    return (read_json(metrics_path), summary) if os.path.exists(metrics_path) else None
+
+
+def schedule_options(config, scale):
+    """``--cfg-options`` that run ``config``'s schedule at ``scale`` times its length: iterations, validation,
+    checkpoints and LR steps alike (LR warm-ups keep their length). ``[]`` at scale 1."""
+    if scale == 1:
+        return []
+    cfg = load_config(config)
+    options = [f"train_cfg.{key}={max(1, round(cfg.train_cfg[key] * scale))}"
+               for key in ("max_iters", "val_interval", "checkpoint_interval") if key in cfg.train_cfg]
+    milestones = (cfg.get("lr_schedule") or {}).get("milestones")
+    if milestones:
+        options.append(f"lr_schedule.milestones=[{','.join(str(round(m * scale)) for m in milestones)}]")
+    return options

@@ -1,0 +1,302 @@
+"""What the demo runs for each wing — its data, teacher, students and picture as :class:`Step` s — and the
+table it prints from their results. The first look runs each wing's headline comparison at a shortened
+schedule; ``full`` adds the other rows (feature mimic, ablations) at the configs' own schedules."""
+import glob
+import os
+import statistics
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..core.report import markdown_table
+from .runner import Step, read_json, read_result, schedule_options, train_and_test
+
+
+@dataclass
+class Run:
+    """One trained model of a wing's table."""
+
+    name: str
+    config: str
+    work: str  # its work-dir name under <out>/seed<N>/ (teachers: under <out>/)
+    options: tuple = ()
+    distilled: bool = True  # needs the wing's teacher
+    headline: bool = True  # in the first look; otherwise only with --full
+    ablation: bool = False  # run on the ablation seeds only
+    seconds: float = 300.0  # expected training time at the config's schedule, one thread
+
+
+RUN_OVERHEAD_S = 100  # a run's start-up, validation and test, whatever its schedule
+
+
+def run_seconds(run, scale):
+    """Expected time of ``run`` (train + test) at ``scale`` of its schedule."""
+    return RUN_OVERHEAD_S + run.seconds * scale
+
+
+@dataclass
+class Wing:
+    """A wing's part of the demo: its steps, and the report it prints once they have run."""
+
+    name: str
+    steps: list
+    report: Callable
+    pictures: list = field(default_factory=list)
+
+
+@dataclass
+class WingSpec:
+    """The fixed description of a wing's comparison: data, teacher, runs, metrics, picture."""
+
+    name: str
+    title: str
+    data: list  # tools/make_demo_data.py arguments
+    teacher: Run
+    runs: list
+    metrics: dict  # table column -> metrics.json key
+    digits: int = 3
+    picture: tuple = ()  # (tools/visualize.py mode, () -> the val images or scans to draw)
+
+
+def run_rows(name, work_dirs, metrics, digits):
+    """One table row per seed's run (``{seed: work_dir}``), then their mean ± sd when there are several;
+    scores with ``digits`` decimals."""
+    rows = [result_row(name, work_dir, seed, metrics) for seed, work_dir in work_dirs.items()]
+    finished = [r for r in rows if isinstance(r[next(iter(metrics))], (int, float))]
+    summary = []
+    if len(rows) > 1 and len(finished) < 2:
+        summary = [{"model": f"{name}: too few finished runs for a mean", "seed": "-"}]
+    elif len(rows) > 1:
+        summary = [{"model": f"{name}: mean of {len(finished)} finished runs", "seed": "-"}]
+        for col in [*metrics, "train time (s)"]:
+            values, d = [r[col] for r in finished], 0 if col == "train time (s)" else digits
+            summary[0][col] = f"{statistics.mean(values):.{d}f} ± {statistics.stdev(values):.{d}f}"
+    for row in finished:
+        row.update({col: f"{row[col]:.{digits}f}" for col in metrics})
+    return rows + summary
+
+
+def result_row(name, work_dir, seed, metrics):
+    """A finished run's row: its metrics, or why there are none (diverged, did not finish)."""
+    result = read_result(work_dir)
+    first = next(iter(metrics))
+    if result is None:
+        return {"model": name, "seed": seed, first: "did not finish", "train time (s)": "-"}
+    values, summary = result
+    scores = {col: values[key] for col, key in metrics.items()} if values else \
+        {first: f"diverged at step {summary['iterations']}"}
+    return {"model": name, "seed": seed, **scores, "train time (s)": round(summary["train_time_s"])}
+
+
+def wing_plan(spec, out, seeds, ablation_seeds, full, scale):
+    """The steps of a teacher / students wing (segmentation, 3D, detection) and its report; ``full`` adds the
+    runs that are not headline ones, ``scale`` shortens every schedule."""
+    log = lambda work: os.path.join(out, "logs", f"{work}.log")  # noqa: E731
+    data = Step(f"{spec.name}: demo data", lambda tool: tool("tools/make_demo_data.py", *spec.data),
+                seconds=40, log=log(f"{spec.name}_data"))
+    teacher_dir = os.path.join(out, spec.teacher.work)
+    teacher_schedule = schedule_options(spec.teacher.config, scale)
+    teacher = Step(f"{spec.name}: {spec.teacher.name}", lambda tool: train_and_test(
+        tool, spec.teacher.config, teacher_dir, 0, teacher_schedule),
+        after=(data.name,), seconds=run_seconds(spec.teacher, scale), log=log(spec.teacher.work))
+    steps, work_dirs = [data, teacher], {}
+    teacher_option = [f"teacher.checkpoint={teacher_dir}/last.ckpt"]
+    for run in spec.runs:
+        if not (full or run.headline):
+            continue
+        work_dirs[run.name] = {}
+        for seed in (ablation_seeds if run.ablation else seeds):
+            work_dir = work_dirs[run.name][seed] = os.path.join(out, f"seed{seed}", run.work)
+            options = schedule_options(run.config, scale) + (teacher_option if run.distilled else []) + list(run.options)
+            steps.append(Step(f"{spec.name}: {run.name} (seed {seed})",
+                              lambda tool, c=run.config, w=work_dir, s=seed, o=options: train_and_test(tool, c, w, s, o),
+                              after=(data.name, teacher.name) if run.distilled else (data.name,),
+                              seconds=run_seconds(run, scale), log=log(f"seed{seed}_{run.work}")))
+    png = os.path.join(out, f"{spec.name}_predictions.png")
+    models = [("teacher", spec.teacher.config, teacher_dir)] + [
+        (run.name, run.config, work_dirs[run.name][min(work_dirs[run.name])])
+        for run in spec.runs if run.name in work_dirs and not run.ablation]
+    mode, inputs = spec.picture
+    steps.append(Step(f"{spec.name}: picture", lambda tool: picture(tool, mode, inputs(), models, png),
+                      after=tuple(s.name for s in steps[1:]), seconds=40, log=log(f"{spec.name}_picture")))
+
+    def report():
+        rows = run_rows(spec.teacher.name, {0: teacher_dir}, spec.metrics, spec.digits)
+        for run in spec.runs:
+            if run.name in work_dirs:
+                rows += run_rows(run.name, work_dirs[run.name], spec.metrics, spec.digits)
+        return f"{spec.title}\n{markdown_table(rows, ['model', 'seed', *spec.metrics, 'train time (s)'])}\n"
+
+    return Wing(spec.name, steps, report, [png])
+
+
+def model_args(models):
+    """``--model NAME CONFIG CKPT`` for each ``(name, config, work_dir)``."""
+    return [arg for name, config, work_dir in models
+            for arg in ("--model", name, config, os.path.join(work_dir, "last.ckpt"))]
+
+
+def picture(tool, mode, inputs, models, png):
+    """``tools/visualize.py --mode MODE``: each model's predictions on ``inputs`` (images or LiDAR scans)."""
+    tool("tools/visualize.py", "--mode", mode, *model_args(models), "--images", *inputs, "--out", png)
+
+
+def val_images(pattern, n=3):
+    return lambda: sorted(glob.glob(pattern))[:n]
+
+
+def val_scans(n=2):
+    def scans():
+        with open("data/kitti_synthetic/ImageSets/val.txt") as f:
+            return [f"data/kitti_synthetic/training/velodyne_reduced/{i}.bin" for i in f.read().split()[:n]]
+    return scans
+
+
+SEGMENTATION = WingSpec(
+    "seg", "Segmentation, ACAM-KD (synthetic street scenes val, 19 Cityscapes classes; %):",
+    ["--dataset", "cityscapes"],
+    Run("teacher (DeepLabV3 R18, width 32)", "configs/demo/deeplabv3_teacher_streets.py", "seg_teacher",
+        distilled=False, seconds=1200),
+    [Run("student alone (DeepLabV3 R18, width 8)", "configs/demo/deeplabv3_student_streets.py",
+         "deeplabv3_student_streets", distilled=False, seconds=280),
+     Run("student + logit mimic (MSE)", "configs/demo/deeplabv3_mimic_streets.py", "deeplabv3_mimic_streets",
+         headline=False, seconds=330),
+     Run("student + ACAM-KD", "configs/demo/deeplabv3_acam_streets.py", "deeplabv3_acam_streets", seconds=450),
+     Run("ACAM-KD: spatial masks only", "configs/demo/deeplabv3_acam_streets.py", "deeplabv3_acam_spatial",
+         ("distiller.masks=[spatial]",), headline=False, ablation=True, seconds=330),
+     Run("ACAM-KD: channel masks only", "configs/demo/deeplabv3_acam_streets.py", "deeplabv3_acam_channel",
+         ("distiller.masks=[channel]",), headline=False, ablation=True, seconds=330)],
+    {"mIoU": "mIoU", "mAcc": "mAcc", "aAcc": "aAcc"}, digits=2,
+    picture=("seg", val_images("data/cityscapes_synthetic/leftImg8bit/val/*/*_leftImg8bit.png")))
+
+KITTI = "Kitti metric/pred_instances_3d/KITTI/"
+LIDAR = WingSpec(
+    "lidar", "3D detection, PointDistiller (synthetic LiDAR scenes val, KITTI AP40 moderate, strict IoU; "
+             "mean = Car / Pedestrian / Cyclist):",
+    ["--dataset", "kitti"],
+    Run("teacher (PointPillars, widths / 2)", "configs/demo/pointpillars_teacher_lidar.py", "lidar_teacher",
+        distilled=False, seconds=1000),
+    [Run("student alone (PointPillars, widths / 4)", "configs/demo/pointpillars_student_lidar.py",
+         "pointpillars_student_lidar", distilled=False, seconds=380),
+     Run("student + pillar feature mimic (MSE)", "configs/demo/pointpillars_mimic_lidar.py",
+         "pointpillars_mimic_lidar", headline=False, seconds=550),
+     Run("student + PointDistiller", "configs/demo/pointpillars_pointdistiller_lidar.py",
+         "pointpillars_pointdistiller_lidar", seconds=760),
+     Run("PointDistiller without reweighting", "configs/demo/pointpillars_pointdistiller_noreweight_lidar.py",
+         "pointpillars_pointdistiller_noreweight_lidar", headline=False, ablation=True, seconds=700)],
+    {col: KITTI + key for col, key in {
+        "Car BEV": "Car_BEV_AP40_moderate_strict", "Car 3D": "Car_3D_AP40_moderate_strict",
+        "mean BEV": "Overall_BEV_AP40_moderate", "mean 3D": "Overall_3D_AP40_moderate"}.items()},
+    digits=1, picture=("bev", val_scans()))
+
+DETECTION = WingSpec(
+    "det", "Detection, the foundation's demo (shapes val, COCO bbox metrics by mmdet's CocoMetric):",
+    ["--out", "data/shapes"],
+    Run("teacher (R18-FPN, width 64)", "configs/demo/faster_rcnn_teacher_shapes.py", "teacher",
+        distilled=False, seconds=900),
+    [Run("student alone (R18-FPN, width 16)", "configs/demo/faster_rcnn_student_shapes.py",
+         "faster_rcnn_student_shapes", distilled=False, seconds=240),
+     Run("student + feature mimic (FPN, MSE)", "configs/demo/faster_rcnn_mimic_shapes.py",
+         "faster_rcnn_mimic_shapes", seconds=370),
+     Run("student + ACAM-KD (FPN)", "configs/demo/faster_rcnn_acam_shapes.py", "faster_rcnn_acam_shapes",
+         seconds=690)],
+    {"bbox mAP": "coco/bbox_mAP", "mAP50": "coco/bbox_mAP_50"}, picture=("det", val_images("data/shapes/val/*.jpg")))
+
+
+OADP_CONFIG = "configs/demo/oadp_shapes.py"
+OV_RUNS = [
+    Run("OV baseline (text classifier, no distillation)", "configs/demo/ovd_baseline_shapes.py",
+        "ovd_baseline_shapes", distilled=False, seconds=800),
+    Run("OADP: object only", OADP_CONFIG, "oadp_object", ("distiller.levels=[object]", "model.roi_head.block_head=None",
+                                                        "model.roi_head.global_head=None"),
+        headline=False, ablation=True, seconds=1100),
+    Run("OADP: object + block", OADP_CONFIG, "oadp_object_block",
+        ("distiller.levels=[object,block]", "model.roi_head.global_head=None"), headline=False, ablation=True,
+        seconds=1250),
+    Run("OADP: object + block + global", OADP_CONFIG, "oadp_shapes", seconds=1300),
+]
+OV_METRICS = {"AP50 novel": "ov/AP50_novel", "AP50 base": "ov/AP50_base", "AP50 all": "ov/AP50_all"}
+RPN_CONFIG = "configs/demo/rpn_shapes_base.py"
+RECALL_COLUMNS = ["R50@10", "R50@100", "AR@100"]
+
+
+def open_vocabulary_plan(out, seeds, ablation_seeds, full, scale):
+    """OADP's demo: its teacher side (the demo CLIP, the base-class RPN, its proposals, the CLIP feature cache,
+    the class text embeddings) and the open-vocabulary detectors (baseline, OADP; ablations with ``full``)."""
+    log = lambda name: os.path.join(out, "logs", f"{name}.log")  # noqa: E731
+    clip = os.path.join(out, "clip", "demo_clip.safetensors")
+    text = os.path.join(out, "clip", "shapes_text.safetensors")
+    rpn_dir, cache = os.path.join(out, "rpn_shapes_base"), os.path.join(out, "clip_features", "train")
+    report_dir = os.path.join(out, "clip_proposals")
+    rpn_schedule = schedule_options(RPN_CONFIG, scale)
+
+    def proposals(tool):
+        for split in ("train", "val"):
+            tool("tools/generate_proposals.py", RPN_CONFIG, os.path.join(rpn_dir, "last.ckpt"), "--split", split,
+                 "--out", os.path.join(out, "proposals", split))
+
+    def unless_exists(path, *command):
+        return lambda tool: None if os.path.exists(path) else tool(*command)
+
+    steps = [
+        Step("ov: demo data", lambda tool: (tool("tools/make_demo_data.py", "--out", "data/shapes"),
+                                           tool("tools/prepare_ov_coco.py", "--dataset", "shapes")),
+             seconds=40, log=log("ov_data")),
+        Step("ov: demo CLIP pretraining", unless_exists(clip, "tools/pretrain_demo_clip.py", "--out", clip),
+             after=("ov: demo data",), seconds=420, log=log("demo_clip")),
+        Step("ov: class text embeddings", unless_exists(text, "tools/build_text_embeddings.py", "--teacher",
+                                                        "configs/demo/clip_teacher_shapes.py", "--vocabulary",
+                                                        "shapes", "--out", text),
+             after=("ov: demo CLIP pretraining",), seconds=20, log=log("text_embeddings")),
+        Step("ov: base-class RPN", lambda tool: train_and_test(tool, RPN_CONFIG, rpn_dir, 0, rpn_schedule),
+             after=("ov: demo data",), seconds=RUN_OVERHEAD_S + 290 * scale, log=log("rpn_shapes_base")),
+        Step("ov: RPN proposals", proposals, after=("ov: base-class RPN",), seconds=60, log=log("proposals")),
+        Step("ov: CLIP feature cache", lambda tool: tool(
+            "tools/extract_clip_features.py", "configs/demo/clip_features_shapes.py", "--split", "train", "--out",
+            cache, "--cfg-options", f"clip_teacher.pretrained={clip}",
+            f"clip_features.splits.train.proposals={os.path.join(out, 'proposals', 'train')}"),
+             after=("ov: demo CLIP pretraining", "ov: RPN proposals"), seconds=90, log=log("clip_features")),
+        Step("ov: CLIP on proposals report", lambda tool: tool(
+            "tools/clip_proposal_report.py", "--cache", cache, "--text", text,
+            "--ann", "data/shapes/annotations/instances_train.json", "--out", report_dir),
+             after=("ov: CLIP feature cache", "ov: class text embeddings"), seconds=20, log=log("clip_report")),
+    ]
+    shared = [f"model.roi_head.vocabulary.text_embeddings={text}", f"load_from={os.path.join(rpn_dir, 'last.ckpt')}"]
+    work_dirs, detectors = {}, []
+    for run in OV_RUNS:
+        if not (full or run.headline):
+            continue
+        work_dirs[run.name] = {}
+        needs = ("ov: base-class RPN", "ov: class text embeddings") + (("ov: CLIP feature cache",) if run.config == OADP_CONFIG else ())
+        options = schedule_options(run.config, scale) + shared + (
+            [f"teacher.model.cache={cache}"] if run.config == OADP_CONFIG else []) + list(run.options)
+        for seed in (ablation_seeds if run.ablation else seeds):
+            work_dir = work_dirs[run.name][seed] = os.path.join(out, f"seed{seed}", run.work)
+            detectors.append(Step(f"ov: {run.name} (seed {seed})",
+                                  lambda tool, c=run.config, w=work_dir, s=seed, o=options: train_and_test(
+                                      tool, c, w, s, o),
+                                  after=needs, seconds=run_seconds(run, scale), log=log(f"seed{seed}_{run.work}")))
+    png = os.path.join(out, "ov_predictions.png")
+    models = [(run.name, run.config, work_dirs[run.name][min(work_dirs[run.name])])
+              for run in OV_RUNS if run.name in work_dirs and not run.ablation]
+    draw = Step("ov: picture", lambda tool: picture(tool, "det", val_images("data/shapes/val/*.jpg")(), models, png),
+                after=tuple(s.name for s in detectors), seconds=40, log=log("ov_picture"))
+    steps += detectors + [draw]
+
+    def report():
+        zero_shot = read_json(os.path.splitext(clip)[0] + ".json")["zero_shot_table"]
+        with open(os.path.join(report_dir, "report.md")) as f:
+            on_proposals = f.read()
+        recall = read_result(rpn_dir)[0]
+        rows = [{"classes": split, **{k: recall[f"proposal/{split}_{k}"] for k in RECALL_COLUMNS}}
+                for split in ("base", "novel")]
+        table = [row for run in OV_RUNS if run.name in work_dirs
+                 for row in run_rows(run.name, work_dirs[run.name], OV_METRICS, 3)]
+        return (f"Open-vocabulary detection, OADP — the teacher side:\n"
+                f"Demo CLIP zero-shot top-1 accuracy (%) on the val boxes:\n{zero_shot}\n\n"
+                f"Demo CLIP object-aware top-1 on the cached train proposals (the targets OADP distils; "
+                f"{report_dir}/confusion.png):\n{on_proposals}\n\n"
+                f"Base-class RPN, proposal recall on val:\n{markdown_table(rows, ['classes', *RECALL_COLUMNS])}\n\n"
+                f"Open-vocabulary detectors (shapes val; star, heart, crescent never boxed in training; AP50 by "
+                f"OVCocoAP50Metric):\n{markdown_table(table, ['model', 'seed', *OV_METRICS, 'train time (s)'])}\n")
+
+    return Wing("ov", steps, report, [png, os.path.join(report_dir, "confusion.png")])

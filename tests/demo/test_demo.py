@@ -1,0 +1,143 @@
+"""The demo tour: steps run side by side in dependency order, a failure skips only what needs it, every
+run's overrides are accepted by the strict config loader, and the tables read the runs' metrics."""
+import argparse
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from densekd.core.config import DictAction, load_config
+from densekd.core.errors import InvalidValue, StepFailed
+from densekd.demo.runner import Step, ToolRunner, critical_paths, run_steps, schedule_options
+from densekd.demo.tour import check_schedule, parse_args
+from densekd.demo.wings import LIDAR, SEGMENTATION, open_vocabulary_plan, wing_plan
+
+
+def test_steps_run_after_what_they_need_at_most_jobs_at_a_time_and_a_failure_skips_only_its_dependents():
+    order, lock, running, most = [], threading.Lock(), [0], [0]
+
+    def action(name, fail=False):
+        def act(tool):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.05)
+            with lock:
+                running[0] -= 1
+                order.append(name)
+            if fail:
+                raise StepFailed(f"{name} broke")
+        return act
+
+    steps = [Step("data", action("data"), seconds=1), Step("teacher", action("teacher", fail=True), ("data",), 10),
+             Step("distilled", action("distilled"), ("teacher",), 5), Step("alone", action("alone"), ("data",), 3),
+             Step("other", action("other"), seconds=1)]
+    lines = []
+    status = run_steps(steps, jobs=2, threads=1, echo=lambda text, flush=True: lines.append(text))
+    assert status["data"] == status["alone"] == status["other"] == "done"
+    assert status["teacher"].startswith("failed: teacher broke")
+    assert status["distilled"] == "skipped: teacher did not finish" and "distilled" not in order
+    assert order.index("data") < order.index("teacher") and order.index("data") < order.index("alone")
+    assert most[0] == 2  # side by side, never more than jobs
+    assert any("done    data in" in line and "ETA" in line for line in lines)
+    assert any("FAILED  teacher: teacher broke" in line for line in lines)
+    assert lines[-1].startswith("[5/5]")
+
+
+def test_the_step_heading_the_longest_chain_starts_first():
+    steps = [Step("short", None, seconds=5), Step("teacher", None, seconds=10), Step("student", None, ("teacher",), 20)]
+    assert critical_paths(steps) == {"short": 5, "teacher": 30, "student": 20}
+    with pytest.raises(StepFailed, match="unknown steps \\['nope'\\]"):
+        run_steps([Step("a", None, ("nope",))], jobs=1, threads=1)
+
+
+def test_a_tool_that_fails_names_its_error_line_and_log(tmp_path):
+    script = tmp_path / "tool.py"
+    script.write_text("import os, sys\nprint('threads', os.environ['OMP_NUM_THREADS'])\n"
+                      "print('error: dataset path not found: x', file=sys.stderr)\nsys.exit(1)\n")
+    log = tmp_path / "logs" / "step.log"
+    with pytest.raises(StepFailed, match=f"exited with 1: error: dataset path not found: x \\(log: {log}\\)"):
+        ToolRunner(str(log), threads=3)(str(script), "--flag")
+    assert "threads 3" in log.read_text() and f"$ python {script} --flag" in log.read_text()
+
+
+def test_schedule_options_shorten_iterations_intervals_and_lr_steps_and_the_config_accepts_them():
+    options = schedule_options("configs/demo/ovd_baseline_shapes.py", 0.5)
+    assert options == ["train_cfg.max_iters=800", "train_cfg.val_interval=400", "train_cfg.checkpoint_interval=400",
+                       "lr_schedule.milestones=[600]"]
+    assert schedule_options("configs/demo/ovd_baseline_shapes.py", 1) == []
+
+
+def recording_tool(calls):
+    """A stand-in for ToolRunner: records the command lines; a training writes its summary, a test its metrics."""
+    def tool(script, *args):
+        calls.append((script, list(args)))
+        if script in ("tools/train.py", "tools/test.py"):
+            work_dir = args[args.index("--work-dir") + 1]
+            os.makedirs(work_dir, exist_ok=True)
+            name = "train_summary.json" if script == "tools/train.py" else "metrics.json"
+            with open(os.path.join(work_dir, name), "w") as f:
+                json.dump({"iterations": 2, "train_time_s": 1.0}, f)
+    return tool
+
+
+def parsed_options(args):
+    """The ``--cfg-options`` of a command line, parsed as tools/train.py parses them."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction)
+    return parser.parse_args(args[args.index("--cfg-options"):]).cfg_options
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_every_run_of_the_plans_passes_the_strict_override_check(tmp_path, full):
+    out = str(tmp_path)
+    wings = [wing_plan(SEGMENTATION, out, [0], [0] if full else [], full, 1 if full else 0.5),
+             wing_plan(LIDAR, out, [0], [0] if full else [], full, 1 if full else 0.5),
+             open_vocabulary_plan(out, [0], [0] if full else [], full, 1 if full else 0.5)]
+    steps = [step for wing in wings for step in wing.steps]
+    names = {step.name for step in steps}
+    assert all(dep in names for step in steps for dep in step.after)
+    trainings = [s for s in steps if "(seed" in s.name]
+    assert len(trainings) == (2 + 2 + 2 if not full else 5 + 4 + 4)  # students; teachers are trained once
+    calls = []
+    for step in steps:
+        if "teacher (" in step.name or "(seed" in step.name or "RPN" == step.name[-3:]:
+            step.action(recording_tool(calls))
+    trained = [args for script, args in calls if script == "tools/train.py"]
+    assert len(trained) == len(trainings) + 3  # + the seg and 3D teachers and the RPN
+    for args in trained:
+        options = parsed_options(args)
+        cfg = load_config(args[0], options)  # refuses any key the config does not have
+        assert cfg.seed == 0
+        if not full:
+            assert 0 < cfg.train_cfg.max_iters < load_config(args[0]).train_cfg.max_iters
+    assert all(script == "tools/test.py" for script, _ in calls if script != "tools/train.py")
+
+
+def test_the_lidar_table_reads_each_finished_run_and_says_which_did_not_finish(tmp_path):
+    wing = wing_plan(LIDAR, str(tmp_path), [0, 1], [], False, 0.5)
+    for work_dir, bev in ((tmp_path / "lidar_teacher", 99.0), (tmp_path / "seed0" / "pointpillars_student_lidar", 90.04),
+                          (tmp_path / "seed1" / "pointpillars_student_lidar", 80.0)):
+        work_dir.mkdir(parents=True)
+        (work_dir / "train_summary.json").write_text(json.dumps({"iterations": 600, "train_time_s": 100}))
+        metrics = {key: bev - i for i, key in enumerate(LIDAR.metrics.values())}
+        (work_dir / "metrics.json").write_text(json.dumps(metrics))
+    table = wing.report()
+    assert "| Car BEV | Car 3D | mean BEV | mean 3D |" in table
+    assert "| student alone (PointPillars, widths / 4) | 0 | 90.0 | 89.0 | 88.0 | 87.0 | 100 |" in table
+    assert "student alone (PointPillars, widths / 4): mean of 2 finished runs | - | 85.0 ± 7.1 | 84.0 ± 7.1 | 83.0 ± 7.1 | 82.0 ± 7.1 | 100 ± 0 |" in table
+    assert "| student + PointDistiller | 0 | did not finish |" in table
+    assert "pillar feature mimic" not in table  # not a headline run: --full only
+
+
+def test_first_look_and_full_defaults_and_runs_of_different_lengths_never_share_a_folder(tmp_path):
+    first, full = parse_args([]), parse_args(["--full"])
+    assert (first.wings, first.seeds, first.ablation_seeds, first.schedule_scale) == (("seg", "lidar", "ov"), [0], [], 0.5)
+    assert (full.seeds, full.ablation_seeds, full.schedule_scale, full.out) == ([0, 1, 2], [0], 1.0, "work_dirs/demo_full")
+    assert "det" in full.wings
+    check_schedule(str(tmp_path), 0.5)
+    check_schedule(str(tmp_path), 0.5)  # the same again: resumes
+    with pytest.raises(InvalidValue, match="holds runs at schedule scale 0.5, this demo trains at schedule scale 1"):
+        check_schedule(str(tmp_path), 1.0)
