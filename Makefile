@@ -7,7 +7,7 @@ export PYTHONUNBUFFERED := 1
 install:  ## create .venv (torch, mmcv built once into ~/.cache/densekd, mmdet, lightning, ...)
 	bash tools/install_env.sh
 
-demo: install  ## the first look: each wing's teacher / student alone / distilled student (OV: baseline / OADP), one seed, half schedules; tables + pictures
+demo: install  ## the first look: each wing's teacher / student alone / distilled student (OV: baseline / OADP), one seed, 40% of the schedules; tables + pictures
 	$(PY) tools/demo.py
 
 demo-full: install  ## the README's tables: 3 seeds, every row and ablation, the detection demo, full schedules (hours on 2 cores)

@@ -1,7 +1,7 @@
 """densekd's embedded demo: data, teachers, students and distilled students of every wing, their tables and
 pictures. Re-running skips finished runs and resumes interrupted ones.
 
-    python tools/demo.py                 # the first look (`make demo`): one seed, half schedules, ~40 min
+    python tools/demo.py                 # the first look (`make demo`): one seed, 40% schedules, ~40 min
     python tools/demo.py --full          # the README's tables (`make demo-full`): 3 seeds, ablations, hours
     python tools/demo.py [--wings seg lidar ov det] [--seeds 0 1 2] [--out DIR] [--jobs 2]
 

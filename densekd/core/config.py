@@ -8,6 +8,9 @@ from .errors import InvalidValue, MissingFile, UnknownKey
 
 __all__ = ["load_config", "apply_overrides", "DictAction", "default_work_dir", "config_classes", "dataset_meta"]
 NEW_KEY_PREFIX = "+"  # `--cfg-options +trainer.max_time=...`: add a key the config does not have, on purpose
+# Keys densekd reads when a config has them: an override may set them without the prefix.
+OPTIONAL_KEYS = {"load_from", "work_dir", "seed", "train_cfg.val_interval", "train_cfg.checkpoint_interval",
+                 "train_cfg.log_interval", "train_cfg.best_metric", "train_cfg.keep_all_checkpoints"}
 
 
 def load_config(path, cfg_options=None, required=("model", "train_cfg")):
@@ -34,11 +37,12 @@ def load_config(path, cfg_options=None, required=("model", "train_cfg")):
 
 def apply_overrides(cfg, options):
     """Apply ``--cfg-options`` (``{'a.b.c': value}``) to ``cfg``. A key must exist already, so a typo is
-    refused with the close keys named; ``'+a.b.c'`` adds a key on purpose. A dict in a list is numbered: ``a.0.b``."""
+    refused with the close keys named (unless densekd reads it when present: ``OPTIONAL_KEYS``, e.g.
+    ``load_from``); ``'+a.b.c'`` adds a key on purpose. A dict in a list is numbered: ``a.0.b``."""
     for key, value in options.items():
         if key.startswith(NEW_KEY_PREFIX):
             key = key[len(NEW_KEY_PREFIX):]
-        else:
+        elif key not in OPTIONAL_KEYS:
             _check_key_exists(cfg, key)
         cfg.merge_from_dict({key: value})
 

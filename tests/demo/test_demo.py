@@ -134,7 +134,7 @@ def test_the_lidar_table_reads_each_finished_run_and_says_which_did_not_finish(t
 
 def test_first_look_and_full_defaults_and_runs_of_different_lengths_never_share_a_folder(tmp_path):
     first, full = parse_args([]), parse_args(["--full"])
-    assert (first.wings, first.seeds, first.ablation_seeds, first.schedule_scale) == (("seg", "lidar", "ov"), [0], [], 0.5)
+    assert (first.wings, first.seeds, first.ablation_seeds, first.schedule_scale) == (("seg", "lidar", "ov"), [0], [], 0.4)
     assert (full.seeds, full.ablation_seeds, full.schedule_scale, full.out) == ([0, 1, 2], [0], 1.0, "work_dirs/demo_full")
     assert "det" in full.wings
     check_schedule(str(tmp_path), 0.5)

@@ -43,6 +43,7 @@ def test_existing_keys_override_and_plus_adds_a_new_key(tmp_path):
     assert cfg.train_cfg.max_iters == 5 and cfg.model.roi_head is None
     assert build_trainer(cfg, str(tmp_path), accelerator="cpu").num_sanity_val_steps == 7  # reaches the Trainer
     assert "num_sanity_val_steps" not in load_config(MIMIC_CFG).trainer
+    assert load_config(MIMIC_CFG, {"load_from": "x.pth"}).load_from == "x.pth"  # read when present: no '+' needed
 
 
 def run_tool(*argv, debug=False):
