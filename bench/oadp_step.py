@@ -32,8 +32,11 @@ Settings (``--setting``):
   the cache's format (27 blocks = a 640x480 image's block boxes, 100 objects). The backbone starts
   from random weights (no ImageNet download); timing does not depend on the weights.
 
-    python bench/oadp_step.py [--iters 20] [--warmup 3] [--threads 2] [--batch-size 4]
+    python bench/oadp_step.py [--iters 20] [--warmup 3] [--threads 2] [--batch-size 4] [--device cpu|cuda]
     python bench/oadp_step.py --setting coco [--iters 3] [--warmup 1] [--threads 2] [--batch-size 2]
+
+On CUDA (``--device cuda``) every timed boundary synchronises the device first, so each phase's time
+includes its kernels.
 """
 import argparse
 import copy
@@ -72,22 +75,32 @@ GOAL = 1.15
 BRANCHES = ("object branch fwd", "block branch fwd", "global branch fwd")
 
 
+def clock(device):
+    """``() -> seconds``: ``time.perf_counter`` after the device's queued work is done (CUDA), for timing."""
+    def now():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
+    return now
+
+
 class Timer:
     """Accumulates wall time per name within one step (``reset`` between steps)."""
 
-    def __init__(self):
+    def __init__(self, now=time.perf_counter):
         self.current = defaultdict(float)
+        self.now = now
 
     def reset(self):
         self.current = defaultdict(float)
 
     def wrap(self, name, fn):
         def timed(*args, **kwargs):
-            start = time.perf_counter()
+            start = self.now()
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.current[name] += time.perf_counter() - start
+                self.current[name] += self.now() - start
         return timed
 
 
@@ -213,7 +226,6 @@ def coco_setting(tmp, args):
         "test_dataloader.dataset.data_root": root,
         "val_evaluator.ann_file": val_ann, "test_evaluator.ann_file": val_ann,
         "train_dataloader.batch_size": args.batch_size, "train_dataloader.num_workers": 0,
-        "train_dataloader.persistent_workers": False,
         "val_dataloader.num_workers": 0, "test_dataloader.num_workers": 0,
         "model.roi_head.vocabulary.text_embeddings": text, "teacher.model.cache": cache,
         "model.backbone.init_cfg": None,  # no ImageNet weights offline; timing does not care
@@ -236,6 +248,7 @@ def main():
     parser.add_argument("--iters", type=int, help="timed iterations (default: demo 20, coco 3)")
     parser.add_argument("--warmup", type=int, help="untimed first iterations (default: demo 3, coco 1)")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--batch-size", type=int, help="images per step (default: demo 4, coco 2)")
     parser.add_argument("--max-size", type=int, nargs=2, metavar=("LONG", "SHORT"),
                         help=argparse.SUPPRESS)  # coco smoke tests: train at one small scale, e.g. 320 192
@@ -256,19 +269,21 @@ def run(args, tmp):
         base_cfg, oadp_cfg, scales = coco_setting(tmp, args)
         setting = f"OV-COCO scale ({OADP_COCO}, training scales {list(map(tuple, scales))})"
     else:
-        overrides = {"train_dataloader.batch_size": args.batch_size, "train_dataloader.num_workers": 0,
-                     "train_dataloader.persistent_workers": False}
+        # (persistent_workers is no config key: densekd's DataModule sets it from num_workers)
+        overrides = {"train_dataloader.batch_size": args.batch_size, "train_dataloader.num_workers": 0}
         base_cfg, oadp_cfg = load_config(BASELINE, overrides), load_config(OADP, overrides)
         setting = f"shapes demo ({OADP})"
 
     seed_all(0)
-    arms = {"baseline": DistillModule.from_config(base_cfg, init_weights=True).train(),
-            "oadp": DistillModule.from_config(oadp_cfg, init_weights=True).train()}
+    device = torch.device(args.device)
+    arms = {"baseline": DistillModule.from_config(base_cfg, init_weights=True).to(device).train(),
+            "oadp": DistillModule.from_config(oadp_cfg, init_weights=True).to(device).train()}
     assert arms["baseline"].teacher is None and arms["oadp"].teacher is not None
     missing, unexpected = arms["oadp"].student.load_state_dict(arms["baseline"].student.state_dict(), strict=False)
     assert not unexpected and all(k.split(".")[1] in ("object_head", "block_head", "global_head") for k in missing)
     optimizers = {name: m.configure_optimizers()["optimizer"] for name, m in arms.items()}
-    timer = Timer()
+    now = clock(device)
+    timer = Timer(now)
     instrument(arms["oadp"], timer)
 
     datamodule = DataModule(oadp_cfg, splits=("train",))
@@ -285,13 +300,13 @@ def run(args, tmp):
             seed_all(1000 + i)  # same RoI sampling in both arms
             timer.reset()
             optimizer.zero_grad(set_to_none=True)
-            t0 = time.perf_counter()
+            t0 = now()
             loss = module.training_step(data, i)
-            t1 = time.perf_counter()
+            t1 = now()
             loss.backward()
-            t2 = time.perf_counter()
+            t2 = now()
             optimizer.step()
-            t3 = time.perf_counter()
+            t3 = now()
             if i >= args.warmup:
                 rec = times[name]
                 rec["step"].append(t3 - t0)
@@ -305,7 +320,7 @@ def run(args, tmp):
     ratio = med["oadp"]["step"] / med["baseline"]["step"]
     b, o = med["baseline"], med["oadp"]
     print(f"\n{setting}")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
+    print(f"torch {torch.__version__}, {device}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
           f"{args.iters} timed iterations after {args.warmup} warm-up (medians, ms)\n")
     print("| phase | baseline | OADP | OADP - baseline |")
     print("|---|---|---|---|")
