@@ -5,12 +5,13 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable
 
 from ..core.config import load_config
-from ..core.errors import StepFailed
+from ..core.errors import DensekdError, StepFailed
 
 
 @dataclass
@@ -128,8 +129,15 @@ def run_steps(steps, jobs, threads, echo=print):
                 status[step.name] = "done" if error is None else f"failed: {error}"
                 if error is None:
                     line("done", step, f" in {clock(took[step.name])} · ETA {eta()}")
-                else:
-                    line("FAILED", step, f": {' '.join(str(error).split())}")
+                    continue
+                message = " ".join(str(error).split())
+                if not isinstance(error, DensekdError):  # a bug: name it, keep its traceback in the log
+                    message = f"{type(error).__name__}: {message}"
+                    if step.log:
+                        os.makedirs(os.path.dirname(step.log) or ".", exist_ok=True)
+                        with open(step.log, "a") as log:
+                            log.write("".join(traceback.format_exception(error)))
+                line("FAILED", step, f": {message}")
     return status
 
 

@@ -141,3 +141,16 @@ def test_first_look_and_full_defaults_and_runs_of_different_lengths_never_share_
     check_schedule(str(tmp_path), 0.5)  # the same again: resumes
     with pytest.raises(InvalidValue, match="holds runs at schedule scale 0.5, this demo trains at schedule scale 1"):
         check_schedule(str(tmp_path), 1.0)
+
+
+def test_a_step_that_hits_a_bug_names_the_exception_and_keeps_its_traceback_in_the_log(tmp_path):
+    def broken(tool):
+        return {}["missing"]
+
+    log = tmp_path / "logs" / "broken.log"
+    lines = []
+    status = run_steps([Step("broken", broken, log=str(log))], jobs=1, threads=1,
+                       echo=lambda text, flush=True: lines.append(text))
+    assert status["broken"].startswith("failed:")
+    assert "FAILED  broken: KeyError: 'missing'" in lines[-1]
+    assert "Traceback" in log.read_text() and 'return {}["missing"]' in log.read_text()
