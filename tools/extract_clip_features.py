@@ -9,19 +9,14 @@ plus ``max_proposals`` and ``dtype``. Output: safetensors shards, resumable — 
 command after an interruption and it verifies the finished shards and does the rest.
 """
 import argparse
-import functools
-import hashlib
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from densekd.core.cli import run  # noqa: E402
-from densekd.core.errors import MissingFile, UnknownKey  # noqa: E402
 from densekd.core.config import DictAction, load_config  # noqa: E402
-from densekd.ovd.teacher_features import build_extractor, split_images  # noqa: E402
-from densekd.ovd.feature_store import write_store  # noqa: E402
+from densekd.ovd.teacher_features import extract_clip_features  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -34,17 +29,6 @@ def parse_args(argv=None):
     parser.add_argument("--overwrite", action="store_true", help="discard an existing store written with other settings")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={})
     return parser.parse_args(argv)
-
-
-def teacher_fingerprint(clip_teacher, settings):
-    """A short hash of what determines the features: the teacher spec, its weights file, the settings."""
-    spec = json.dumps({"teacher": clip_teacher, "settings": settings}, sort_keys=True, default=str)
-    digest = hashlib.sha256(spec.encode())
-    weights = clip_teacher.get("pretrained")
-    if weights and os.path.isfile(weights):
-        stat = os.stat(weights)
-        digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
 
 
 def format_summary(summary, split):
@@ -62,25 +46,7 @@ def format_summary(summary, split):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, required=("clip_teacher", "clip_features"))
-    features = cfg.clip_features
-    if args.split not in features.splits:
-        raise UnknownKey(f"split {args.split!r} not in clip_features.splits of {args.config}: "
-                       f"choose from {sorted(features.splits)}")
-    split = features.splits[args.split]
-    images = split_images(split.ann_file, split.img_prefix)
-    if not os.path.isdir(split.proposals):
-        raise MissingFile(f"proposals not found: {split.proposals} — generate them with "
-                                "`python tools/generate_proposals.py RPN_CONFIG RPN_CHECKPOINT --split "
-                                f"{args.split} --out {split.proposals}`")
-    clip_teacher = cfg.clip_teacher.to_dict()
-    settings = dict(max_proposals=features.get("max_proposals"), dtype=features.get("dtype", "float16"))
-    worker = functools.partial(build_extractor, clip_teacher=clip_teacher, images=images,
-                               proposals_root=split.proposals, **settings)
-    metadata = dict(kind="oadp_clip_features", fingerprint=teacher_fingerprint(clip_teacher, settings),
-                    teacher=json.dumps(clip_teacher, default=str), **{k: str(v) for k, v in settings.items()})
-    summary = write_store(args.out or split.out, sorted(images), worker, metadata=metadata, devices=args.devices,
-                          accelerator=args.accelerator, shard_size=features.get("shard_size", 64),
-                          overwrite=args.overwrite, desc=f"CLIP features ({args.split})")
+    summary = extract_clip_features(cfg, args.split, args.out, args.devices, args.accelerator, args.overwrite)
     print(format_summary(summary, args.split))
     return summary
 

@@ -3,6 +3,10 @@
 Boxes are ``(P, 4)`` float32 ``x1, y1, x2, y2`` in the ORIGINAL image's pixels (the test
 pipeline's resize is undone by mmdet's ``rescale``), objectness ``(P,)`` sorted descending.
 """
+import functools
+import hashlib
+import os
+
 import torch
 from mmengine.dataset import pseudo_collate
 
@@ -10,9 +14,10 @@ from densekd.core.config import load_config
 from densekd.core.data import build_dataset
 from densekd.core.module import load_student_weights
 from densekd.core.registry import build
-from ..core.errors import InvalidValue, UnknownKey
+from ..core.errors import InvalidValue, MissingFile, UnknownKey
+from .feature_store import write_store
 
-__all__ = ["rpn_model_cfg", "split_dataset_cfg", "load_split", "top_proposals", "build_proposal_worker"]
+__all__ = ["rpn_model_cfg", "split_dataset_cfg", "load_split", "top_proposals", "build_proposal_worker", "generate_proposals"]
 
 
 def rpn_model_cfg(cfg, topk):
@@ -80,3 +85,41 @@ def build_proposal_worker(device, config, cfg_options, checkpoint, split, topk):
         return top_proposals(model.test_step(batch)[0], topk)
 
     return compute
+
+
+def sha256_prefix(path, length=16):
+    """The first ``length`` hex digits of the file's SHA-256."""
+    if not os.path.isfile(path):
+        raise MissingFile(f"checkpoint not found: {path} — train the RPN first with "
+                                "`python tools/train.py CONFIG`")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(functools.partial(f.read, 1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()[:length]
+
+
+def resolve_accelerator(accelerator):
+    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'."""
+    if accelerator == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return accelerator
+
+
+def generate_proposals(config, checkpoint, split, out, topk=100, devices=1, accelerator="auto", shard_size=64,
+                       overwrite=False, cfg_options=None):
+    """Run the RPN of ``config`` + ``checkpoint`` on every image of ``split``; store each image's top ``topk``
+    proposals (resumable) at ``out``; return the store's summary."""
+    options = dict(cfg_options or {})
+    cfg, dataset, _ = load_split(config, options, split)
+    rpn_model_cfg(cfg, topk)  # fail now, not in a worker, on a non-RPN config
+    image_ids = [dataset.get_data_info(i)["img_id"] for i in range(len(dataset))]
+    metadata = dict(kind="proposals", config=os.path.normpath(config), split=split,
+                    checkpoint_sha256=sha256_prefix(checkpoint), topk=str(topk),
+                    ann_file=os.path.normpath(dataset.ann_file), boxes="xyxy float32, original image pixels",
+                    objectness="RPN objectness (sigmoid), float32, sorted descending")
+    worker = functools.partial(build_proposal_worker, config=config, cfg_options=options,
+                               checkpoint=checkpoint, split=split, topk=topk)
+    return write_store(out, image_ids, worker, metadata=metadata, devices=devices,
+                       accelerator=resolve_accelerator(accelerator), shard_size=shard_size,
+                       overwrite=overwrite, desc=f"proposals ({split})")

@@ -11,6 +11,7 @@ original image's pixel coordinates, embeddings as float32:
 Both sides call :func:`extract_image`, so the cache holds exactly what the online teacher computes.
 """
 import functools
+import hashlib
 import json
 import os
 
@@ -21,13 +22,15 @@ from densekd.core.registry import MODELS
 
 from ..core.errors import InvalidValue, MissingFile, UnknownKey
 from .clip_teacher import ObjectAwareCLIP, read_rgb
-from .feature_store import FeatureStore
+from .feature_store import FeatureStore, write_store
 
 __all__ = [
     "CachedTeacherFeatures",
     "OnlineTeacherFeatures",
     "extract_image",
     "build_extractor",
+    "extract_clip_features",
+    "teacher_fingerprint",
     "split_images",
     "to_input_frame",
     "CLIPTargetTeacher",
@@ -147,3 +150,38 @@ class CLIPTargetTeacher(torch.nn.Module):
             targets = self.source(sample.img_id, sample.img_path)
             sample.clip_targets = to_input_frame(targets, sample.metainfo, inputs.device)
         return data_samples
+
+
+def teacher_fingerprint(clip_teacher, settings):
+    """A short hash of what determines the features: the teacher spec, its weights file, the settings."""
+    spec = json.dumps({"teacher": clip_teacher, "settings": settings}, sort_keys=True, default=str)
+    digest = hashlib.sha256(spec.encode())
+    weights = clip_teacher.get("pretrained")
+    if weights and os.path.isfile(weights):
+        stat = os.stat(weights)
+        digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def extract_clip_features(cfg, split_name, out=None, devices=1, accelerator="cpu", overwrite=False):
+    """Write the CLIP teacher targets of ``cfg.clip_features.splits[split_name]`` (``cfg``: a config with
+    ``clip_teacher`` and ``clip_features``) as a resumable feature store at ``out`` (default: the split's
+    ``out``); return the store's summary."""
+    features = cfg.clip_features
+    if split_name not in features.splits:
+        raise UnknownKey(f"split {split_name!r} not in clip_features.splits: choose from {sorted(features.splits)}")
+    split = features.splits[split_name]
+    images = split_images(split.ann_file, split.img_prefix)
+    if not os.path.isdir(split.proposals):
+        raise MissingFile(f"proposals not found: {split.proposals} — generate them with "
+                          "`python tools/generate_proposals.py RPN_CONFIG RPN_CHECKPOINT --split "
+                          f"{split_name} --out {split.proposals}`")
+    clip_teacher = cfg.clip_teacher.to_dict()
+    settings = dict(max_proposals=features.get("max_proposals"), dtype=features.get("dtype", "float16"))
+    worker = functools.partial(build_extractor, clip_teacher=clip_teacher, images=images,
+                               proposals_root=split.proposals, **settings)
+    metadata = dict(kind="oadp_clip_features", fingerprint=teacher_fingerprint(clip_teacher, settings),
+                    teacher=json.dumps(clip_teacher, default=str), **{k: str(v) for k, v in settings.items()})
+    return write_store(out or split.out, sorted(images), worker, metadata=metadata, devices=devices,
+                       accelerator=accelerator, shard_size=features.get("shard_size", 64),
+                       overwrite=overwrite, desc=f"CLIP features ({split_name})")

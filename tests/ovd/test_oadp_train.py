@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from conftest import REPO, as_argv, data_options, load_tool
+from densekd.core.config import load_config
 from densekd.ovd.feature_store import write_store
 from densekd.ovd.splits import OV_COCO_BASE, OV_COCO_NOVEL
 from densekd.ovd.teacher_features import CLIPTargetTeacher, split_images
@@ -93,7 +94,6 @@ def test_oadp_demo_trains_and_reports_ov_ap50(oadp_run, ov_shapes):
 
 def test_a_training_step_yields_every_pyramid_loss(ov_shapes):
     from densekd import DistillModule
-    from densekd.core.config import load_config
     from densekd.core.data import DataModule
 
     cfg = load_config(OADP_DEMO, ov_shapes["options"])
@@ -117,7 +117,6 @@ def test_a_training_step_yields_every_pyramid_loss(ov_shapes):
 
 
 def test_online_teacher_attaches_what_the_cache_holds(ov_shapes, tiny_clip_cfg):
-    from densekd.core.config import load_config
     from densekd.core.data import DataModule
 
     cfg = load_config(OADP_DEMO, ov_shapes["options"])
@@ -142,7 +141,7 @@ def test_exported_oadp_student_loads_with_init_detector(oadp_run, ov_shapes, tmp
     out = tmp_path / "export"
     exporter = load_tool("export_student")
     cfg_path = tmp_path / "oadp.py"  # the demo config pointed at the test's text embeddings
-    exporter.load_config(OADP_DEMO, ov_shapes["options"]).dump(str(cfg_path))
+    load_config(OADP_DEMO, ov_shapes["options"]).dump(str(cfg_path))
     exporter.main([str(cfg_path), os.path.join(oadp_run, "last.ckpt"), str(out)])
     image = os.path.join(ov_shapes["root"], "val", "000000.jpg")
     script = f"""
@@ -230,7 +229,6 @@ def test_oadp_coco_recipe_is_the_references(tmp_path):
     from torch import nn
 
     from densekd import DistillModule
-    from densekd.core.config import load_config
     from densekd.ovd.text import save_text_embeddings
 
     names = list(OV_COCO_BASE) + list(OV_COCO_NOVEL)
