@@ -16,7 +16,6 @@ Category ids are remapped base-first; each category keeps its original id (``ori
 unless --force.
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -26,65 +25,14 @@ except ImportError:  # running from a checkout that is not pip-installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from densekd.core.cli import run
-from densekd.core.errors import MissingFile
-from densekd.ovd.splits import OV_COCO_BASE, OV_COCO_NOVEL, SHAPES_BASE, SHAPES_NOVEL, write_ov_coco
-
-# dataset -> default root, base, novel (None: from the LVIS frequency field), [(source, output, kind)],
-# how to get the source files, and the kinds whose output keeps every image (default: none)
-DATASETS = {
-    "coco": dict(
-        root="data/coco", base=OV_COCO_BASE, novel=OV_COCO_NOVEL,
-        files=[("instances_train2017.json", "instances_train2017.48.json", "train"),
-               ("instances_val2017.json", "instances_val2017.65.json", "ov")],
-        get="download the COCO 2017 annotations (annotations_trainval2017.zip from "
-            "https://cocodataset.org/#download) and unzip them into {root}/annotations"),
-    "lvis": dict(
-        root="data/lvis", base=None, novel=None, keep_images=("ov",),
-        files=[("lvis_v1_train.json", "lvis_v1_train.866.json", "train"),
-               ("lvis_v1_val.json", "lvis_v1_val.1203.json", "ov")],
-        get="download the LVIS v1 annotations (lvis_v1_train.json.zip and lvis_v1_val.json.zip from "
-            "https://www.lvisdataset.org/dataset) and unzip them into {root}/annotations; the images "
-            "are COCO 2017's (train2017 / val2017)"),
-    "shapes": dict(
-        root="data/shapes", base=SHAPES_BASE, novel=SHAPES_NOVEL,
-        files=[("instances_train.json", "instances_train.base.json", "train"),
-               ("instances_val.json", "instances_val.ov.json", "ov")],
-        get="make the demo data with `python tools/make_demo_data.py --out {root}`"),
-}
-
+from densekd.ovd.splits import OV_DATASETS, prepare_ov_annotations
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default="coco")
+    parser.add_argument("--dataset", choices=sorted(OV_DATASETS), default="coco")
     parser.add_argument("--data-root", help="dataset root (default: data/coco, data/lvis or data/shapes)")
     parser.add_argument("--force", action="store_true", help="rewrite outputs even when up to date")
     return parser.parse_args(argv)
-
-
-def is_up_to_date(source, output):
-    """Whether ``output`` exists and is newer than ``source``."""
-    return os.path.isfile(output) and os.path.getmtime(output) >= os.path.getmtime(source)
-
-
-def prepare(dataset, root=None, force=False):
-    """Write the dataset's OV files; return ``{output path: counts dict, or None when skipped}``."""
-    spec = DATASETS[dataset]
-    root = root or spec["root"]
-    ann_dir = os.path.join(root, "annotations")
-    for source, _, _ in spec["files"]:
-        path = os.path.join(ann_dir, source)
-        if not os.path.isfile(path):
-            raise MissingFile(f"source annotation file not found: {path}. To get it, "
-                                    + spec["get"].format(root=root) + ".")
-    results = {}
-    for source, output, kind in spec["files"]:
-        source, output = os.path.join(ann_dir, source), os.path.join(ann_dir, output)
-        if not force and is_up_to_date(source, output):
-            results[output] = None
-            continue
-        results[output] = write_ov_coco(source, output, spec["base"], spec["novel"], kind,
-                                        keep_images=kind in spec.get("keep_images", ()))
-    return results
 
 
 def describe(output, counts):
@@ -99,11 +47,8 @@ def describe(output, counts):
 
 def main(argv=None):
     args = parse_args(argv)
-    try:
-        results = prepare(args.dataset, args.data_root, args.force)
-    except (FileNotFoundError, KeyError, ValueError) as err:
-        sys.exit(f"prepare_ov_coco: {err.args[0] if err.args else err}")
-    spec = DATASETS[args.dataset]
+    results = prepare_ov_annotations(args.dataset, args.data_root, args.force)
+    spec = OV_DATASETS[args.dataset]
     if spec["base"] is None:
         print(f"{args.dataset}: base = common + frequent classes, novel = rare (LVIS frequency field)")
     else:

@@ -152,3 +152,53 @@ def write_ov_coco(source, out, base, novel, kind, keep_images=False):
         json.dump(result, f, separators=(",", ":"))
     os.replace(tmp, out)
     return dict(ov_coco_counts(result), base_classes=len(base), novel_classes=len(novel))
+
+
+# dataset -> default root, base, novel (None: from the LVIS frequency field), [(source, output, kind)],
+# how to get the source files, and the kinds whose output keeps every image (default: none)
+OV_DATASETS = {
+    "coco": dict(
+        root="data/coco", base=OV_COCO_BASE, novel=OV_COCO_NOVEL,
+        files=[("instances_train2017.json", "instances_train2017.48.json", "train"),
+               ("instances_val2017.json", "instances_val2017.65.json", "ov")],
+        get="download the COCO 2017 annotations (annotations_trainval2017.zip from "
+            "https://cocodataset.org/#download) and unzip them into {root}/annotations"),
+    "lvis": dict(
+        root="data/lvis", base=None, novel=None, keep_images=("ov",),
+        files=[("lvis_v1_train.json", "lvis_v1_train.866.json", "train"),
+               ("lvis_v1_val.json", "lvis_v1_val.1203.json", "ov")],
+        get="download the LVIS v1 annotations (lvis_v1_train.json.zip and lvis_v1_val.json.zip from "
+            "https://www.lvisdataset.org/dataset) and unzip them into {root}/annotations; the images "
+            "are COCO 2017's (train2017 / val2017)"),
+    "shapes": dict(
+        root="data/shapes", base=SHAPES_BASE, novel=SHAPES_NOVEL,
+        files=[("instances_train.json", "instances_train.base.json", "train"),
+               ("instances_val.json", "instances_val.ov.json", "ov")],
+        get="make the demo data with `python tools/make_demo_data.py --out {root}`"),
+}
+
+
+def is_up_to_date(source, output):
+    """Whether ``output`` exists and is newer than ``source``."""
+    return os.path.isfile(output) and os.path.getmtime(output) >= os.path.getmtime(source)
+
+
+def prepare_ov_annotations(dataset, root=None, force=False):
+    """Write the OV annotation files of ``dataset`` (a key of ``OV_DATASETS``) under ``root``; return ``{output path: counts dict, or None when skipped}``."""
+    spec = OV_DATASETS[dataset]
+    root = root or spec["root"]
+    ann_dir = os.path.join(root, "annotations")
+    for source, _, _ in spec["files"]:
+        path = os.path.join(ann_dir, source)
+        if not os.path.isfile(path):
+            raise MissingFile(f"source annotation file not found: {path}. To get it, "
+                                    + spec["get"].format(root=root) + ".")
+    results = {}
+    for source, output, kind in spec["files"]:
+        source, output = os.path.join(ann_dir, source), os.path.join(ann_dir, output)
+        if not force and is_up_to_date(source, output):
+            results[output] = None
+            continue
+        results[output] = write_ov_coco(source, output, spec["base"], spec["novel"], kind,
+                                        keep_images=kind in spec.get("keep_images", ()))
+    return results

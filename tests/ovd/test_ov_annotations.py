@@ -87,9 +87,9 @@ def test_prepare_tool_on_shapes_writes_skips_and_forces(shapes_root, tmp_path, c
 
 
 def test_prepare_tool_names_the_missing_file_and_how_to_get_it(tmp_path):
-    with pytest.raises(SystemExit, match=r"instances_train2017.json.*cocodataset.org.*annotations"):
+    with pytest.raises(FileNotFoundError, match=r"instances_train2017.json.*cocodataset.org.*annotations"):
         prepare_tool.main(["--data-root", str(tmp_path / "coco")])
-    with pytest.raises(SystemExit, match=r"instances_train.json.*python tools/make_demo_data.py"):
+    with pytest.raises(FileNotFoundError, match=r"instances_train.json.*python tools/make_demo_data.py"):
         prepare_tool.main(["--dataset", "shapes", "--data-root", str(tmp_path / "shapes")])
 
 
@@ -156,5 +156,5 @@ def test_prepare_tool_on_lvis_writes_base_only_train_and_base_first_val(tmp_path
 
 
 def test_prepare_tool_lvis_names_the_missing_file_and_where_to_get_lvis(tmp_path):
-    with pytest.raises(SystemExit, match=r"lvis_v1_train.json.*LVIS v1.*lvisdataset.org"):
+    with pytest.raises(FileNotFoundError, match=r"lvis_v1_train.json.*LVIS v1.*lvisdataset.org"):
         prepare_tool.main(["--dataset", "lvis", "--data-root", str(tmp_path / "lvis")])
