@@ -6,8 +6,8 @@ import argparse
 import json
 import os
 
-from densekd.core.cli import run
 from densekd import DistillModule
+from densekd.core.cli import run
 from densekd.core.config import DictAction, default_work_dir, load_config
 from densekd.core.data import DataModule
 from densekd.core.module import load_student_weights

@@ -10,11 +10,11 @@ import time
 
 import lightning as L
 
-from densekd.core.cli import run
-from densekd.core.errors import MissingFile
 from densekd import DistillModule
+from densekd.core.cli import run
 from densekd.core.config import DictAction, default_work_dir, load_config
 from densekd.core.data import DataModule
+from densekd.core.errors import MissingFile
 from densekd.core.trainer import build_trainer, last_checkpoint
 
 
