@@ -37,7 +37,7 @@ class ConvAdapter(nn.Module):
             return self.forward(x.T[None, :, :, None])[0, :, :, 0].T
         if x.dim() != 4:
             raise InvalidValue(f"ConvAdapter expects (N, C, H, W) features (or (P, C) vectors with kernel_size=1), "
-                             f"got shape {tuple(x.shape)}")
+                               f"got shape {tuple(x.shape)}")
         return self.activation(self.norm(self.conv(x)))
 
 

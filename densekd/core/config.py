@@ -17,7 +17,7 @@ def load_config(path, cfg_options=None, required=("model", "train_cfg")):
     """Read an mmengine config file, apply ``--cfg-options`` overrides, check the ``required`` keys."""
     if not os.path.isfile(path):
         raise MissingFile(f"config file not found: {path} — run from the repository root; "
-                                "configs live under configs/")
+                          "configs live under configs/")
     try:
         cfg = Config.fromfile(path)
     except SyntaxError as err:

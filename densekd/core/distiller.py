@@ -28,7 +28,7 @@ class Distiller(nn.Module):
             unknown = set(warmup_iters) - set(self.loss_weights)
             if unknown:
                 raise UnknownKey(f"warmup_iters names unknown losses {sorted(unknown)}; "
-                               f"the losses are {sorted(self.loss_weights)}")
+                                 f"the losses are {sorted(self.loss_weights)}")
             self.warmup_iters = {k: warmup_iters.get(k, 0) for k in self.loss_weights}
         else:
             self.warmup_iters = {k: warmup_iters for k in self.loss_weights}
@@ -81,7 +81,7 @@ class FeatureMimicDistiller(Distiller):
         if channels is not None:
             if len(channels) != len(self.student_features):
                 raise InvalidValue(f"channels gives {len(channels)} (student, teacher) widths for "
-                                 f"{len(self.student_features)} feature pairs")
+                                   f"{len(self.student_features)} feature pairs")
             self._build_adapters(channels)
 
     def materialize(self, student_feats, teacher_feats):

@@ -23,7 +23,7 @@ def knn_within_groups(features, groups, k, query_index=None, chunk_size=1024):
     """
     if features.dim() != 2 or groups.shape != features.shape[:1]:
         raise InvalidValue(f"features must be (N, C) and groups (N,), got {tuple(features.shape)} and "
-                         f"{tuple(groups.shape)}")
+                           f"{tuple(groups.shape)}")
     if k < 1 or chunk_size < 1:
         raise InvalidValue(f"k and chunk_size must be >= 1, got k={k}, chunk_size={chunk_size}")
     n = features.shape[0]
@@ -75,7 +75,7 @@ class EdgeConv(nn.Module):
     def forward(self, features, centres, neighbours):
         if features.dim() != 2 or 2 * features.shape[1] != self.weight.shape[1]:
             raise InvalidValue(f"EdgeConv expects (N, {self.weight.shape[1] // 2}) features, "
-                             f"got {tuple(features.shape)}")
+                               f"got {tuple(features.shape)}")
         on_neighbour, on_centre = self.weight.chunk(2, dim=1)
         if self.form == "difference":  # W1 (n - c) + W2 c = W1 n + (W2 - W1) c
             on_centre = on_centre - on_neighbour

@@ -98,8 +98,8 @@ def load_pretrained_student(student, checkpoint):
     matched = load_matching(student, state)
     if not matched:
         raise InvalidValue(f"load_from {checkpoint}: no entry matches the student by name and shape (it has "
-                         f"{_group_names(sorted(state), 1)}; the student {_group_names(sorted(own), 1)}) — "
-                         "is it a checkpoint of the same kind of model?")
+                           f"{_group_names(sorted(state), 1)}; the student {_group_names(sorted(own), 1)}) — "
+                           "is it a checkpoint of the same kind of model?")
     reshaped = sorted(k for k in state if k in own and k not in matched)
     return (f"load_from {checkpoint}: loaded {len(matched)} of the student's {len(own)} entries "
             f"({_group_names(sorted(matched))}); initialised as before: "
@@ -116,9 +116,9 @@ def inherit_teacher_weights(student, teacher, prefixes):
     matched = _keep_metadata(OrderedDict((k, v) for k, v in wanted.items() if own[k].shape == v.shape), teacher_state)
     if not any(v.dim() > 0 for v in matched.values()):  # BN step counters alone are no inheritance
         raise InvalidValue(f"inherit_from_teacher={list(prefixes)}: no teacher weight under these prefixes "
-                         "matches the student by name and shape — the widths differ (inheritance needs "
-                         "equal neck/head widths), or the prefixes are not top-level module names "
-                         f"(the student's are: {sorted({k.split('.')[0] for k in own})})")
+                           "matches the student by name and shape — the widths differ (inheritance needs "
+                           "equal neck/head widths), or the prefixes are not top-level module names "
+                           f"(the student's are: {sorted({k.split('.')[0] for k in own})})")
     load_matching(student, matched)
     return (f"inherit_from_teacher: {len(matched)} of the student's entries under {list(prefixes)} start from "
             f"the teacher's; kept as initialised for their shape: {_group_names(sorted(set(wanted) - set(matched)))}")
@@ -230,7 +230,7 @@ class DistillModule(L.LightningModule):
         distill = with_teacher and cfg.get("teacher") is not None
         if distill and cfg.get("distiller") is None:
             raise UnknownKey("the config has a 'teacher' but no 'distiller': add one, e.g. "
-                           "distiller = dict(type='FeatureMimicDistiller', ...)")
+                             "distiller = dict(type='FeatureMimicDistiller', ...)")
         use_scope(cfg)  # the library (mmdet, mmseg, ...) that the config's type names belong to
         if init_weights:
             check_local_weights(cfg.model)

@@ -56,7 +56,7 @@ def build_trainer(cfg, work_dir, devices=None, accelerator=None, for_test=False)
     if clip and "gradient_clip_val" not in extra:  # mmengine's optim_wrapper.clip_grad, done by Lightning
         if clip.get("norm_type", 2) != 2:
             raise InvalidValue(f"optim_wrapper.clip_grad.norm_type={clip['norm_type']}: densekd clips the L2 norm "
-                             "only; set norm_type=2 or trainer.gradient_clip_val / gradient_clip_algorithm")
+                               "only; set norm_type=2 or trainer.gradient_clip_val / gradient_clip_algorithm")
         extra.update(gradient_clip_val=clip["max_norm"], gradient_clip_algorithm="norm")
     multi = (isinstance(devices, int) and devices > 1) or extra.get("num_nodes", 1) > 1
     strategy = extra.pop("strategy", "ddp" if multi else "auto")

@@ -1163,7 +1163,7 @@ def make_street_scenes(root, num_train=200, num_val=50, size=(128, 256), seed=0)
         return dict(summary, root=str(root), generated=False)
     if _read_meta(root) is None and ((root / "leftImg8bit").exists() or (root / "gtFine").exists()):
         raise InvalidValue(f"{root} holds leftImg8bit/ or gtFine/ but no {_META_NAME}: it was not written "
-                         f"by make_street_scenes (real Cityscapes?); refusing to write into it")
+                           f"by make_street_scenes (real Cityscapes?); refusing to write into it")
 
     root.mkdir(parents=True, exist_ok=True)
     _write_meta(root, args, None, complete=False)  # an interrupted generation must not look complete

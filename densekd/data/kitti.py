@@ -110,10 +110,10 @@ def read_calib(path):
     for key, shape in CALIB_SHAPES.items():
         if key not in values:
             raise InvalidValue(f"{path}: no '{key}:' line; a KITTI object calib file has "
-                             f"{', '.join(CALIB_SHAPES)}")
+                               f"{', '.join(CALIB_SHAPES)}")
         if values[key].size != shape[0] * shape[1]:
             raise InvalidValue(f"{path}: '{key}' has {values[key].size} numbers, expected "
-                             f"{shape[0] * shape[1]} ({shape[0]}x{shape[1]})")
+                               f"{shape[0] * shape[1]} ({shape[0]}x{shape[1]})")
         calib[key] = values[key].reshape(shape)
     return calib
 
@@ -342,7 +342,7 @@ def check_kitti_root(root):
     missing = [part for part in _REQUIRED if not (root / part).exists()]
     if missing:
         raise MissingFile(f"KITTI root {root} lacks {', '.join(str(root / m) for m in missing)}. "
-                                f"To get them, {KITTI_DOWNLOAD_HINT.format(root=root)}.")
+                          f"To get them, {KITTI_DOWNLOAD_HINT.format(root=root)}.")
 
 
 def read_image_set(path):
@@ -484,7 +484,7 @@ def _fingerprint(root, splits):
             for path in _frame_files(root, split_dir, sample_idx, labelled).values():
                 if not path.is_file():
                     raise MissingFile(f"{path} not found, but frame {sample_idx:06d} is listed in "
-                                            f"{root / 'ImageSets' / (name + '.txt')}")
+                                      f"{root / 'ImageSets' / (name + '.txt')}")
                 stat = path.stat()
                 digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
     return digest.hexdigest()

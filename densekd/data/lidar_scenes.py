@@ -695,7 +695,7 @@ def make_lidar_scenes(root, num_train=200, num_val=50, seed=0, max_range=40.0, m
         return dict(summary, root=str(root), generated=False)
     if _read_meta(root) is None and (root / "training").exists():
         raise InvalidValue(f"{root} holds training/ but no {_META_NAME}: it was not written by "
-                         f"make_lidar_scenes (real KITTI?); refusing to write into it")
+                           f"make_lidar_scenes (real KITTI?); refusing to write into it")
     root.mkdir(parents=True, exist_ok=True)
     _write_meta(root, args, None, complete=False)
     _remove_stale(root)

@@ -73,7 +73,7 @@ class LocalGraphDistiller(Distiller):
         pairs = len(self.student_features)
         if pairs != len(self.teacher_features):
             raise InvalidValue(f"LocalGraphDistiller pairs features one to one, but got {pairs} student and "
-                             f"{len(self.teacher_features)} teacher paths")
+                               f"{len(self.teacher_features)} teacher paths")
         if importance not in IMPORTANCES:
             raise InvalidValue(f"importance must be one of {IMPORTANCES}, got {importance!r}")
         if num_centres < 1 or num_neighbours < 1:
@@ -104,11 +104,11 @@ class LocalGraphDistiller(Distiller):
             voxels = _voxels(data)
             if voxels is None or "coors" not in voxels:
                 raise InvalidValue(f"feature '{path}' is a set of vectors {tuple(feature.shape)}: its scenes come from "
-                                 "data['inputs']['voxels']['coors'], which this batch lacks (a voxelizing "
-                                 "mmdet3d data preprocessor makes it)")
+                                   "data['inputs']['voxels']['coors'], which this batch lacks (a voxelizing "
+                                   "mmdet3d data preprocessor makes it)")
             return feature, voxels["coors"][:, 0].long()
         raise InvalidValue(f"feature '{path}' must be (P, C) voxel vectors or (B, C, H, W) BEV maps, "
-                         f"got shape {tuple(feature.shape)}")
+                           f"got shape {tuple(feature.shape)}")
 
     def _importance(self, teacher_rows, data):
         if self.importance == "teacher_channel_max":
@@ -116,8 +116,8 @@ class LocalGraphDistiller(Distiller):
         num_points = (_voxels(data) or {}).get("num_points")
         if num_points is None or len(num_points) != len(teacher_rows):
             raise InvalidValue("importance='points_per_voxel' needs data['inputs']['voxels']['num_points'], one "
-                             f"count per row of the (P, C) features ({len(teacher_rows)}); use "
-                             "importance='teacher_channel_max' for BEV maps")
+                               f"count per row of the (P, C) features ({len(teacher_rows)}); use "
+                               "importance='teacher_channel_max' for BEV maps")
         return num_points.float()
 
     def local_graphs(self, teacher_rows, groups, importance):
@@ -146,8 +146,8 @@ class LocalGraphDistiller(Distiller):
         t_rows, groups, centres, weights, neighbours = self.teacher_graphs(teacher, data, t_path)
         if len(s_rows) != len(t_rows) or not torch.equal(s_groups, groups):
             raise InvalidValue(f"student feature '{s_path}' has {len(s_rows)} rows and teacher feature '{t_path}' "
-                             f"{len(t_rows)}: they must be the same voxels / positions (the same voxel grid "
-                             "and BEV size in both models)")
+                               f"{len(t_rows)}: they must be the same voxels / positions (the same voxel grid "
+                               "and BEV size in both models)")
         s_graph = self.student_adapters[index](s_rows, centres, neighbours)  # (centres, K, width)
         t_graph = self.teacher_adapters[index](t_rows, centres, neighbours)
         return mse_loss(s_graph, t_graph, weights.view(-1, 1, 1))

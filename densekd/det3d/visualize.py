@@ -127,7 +127,7 @@ def _info_for(lidar_path, infos):
         if int(info["sample_idx"]) == index:
             return info
     raise UnknownKey(f"scan {lidar_path}: sample {index} is not in the config's test ann_file — "
-                   "give scans of the test split (e.g. training/velodyne_reduced/ of ImageSets/val.txt)")
+                     "give scans of the test split (e.g. training/velodyne_reduced/ of ImageSets/val.txt)")
 
 
 def render_bev_grid(models, scans, score_thr=0.3, scale=8, cfg_options=None):

@@ -45,8 +45,8 @@ class OVLVISDataset(CocoDataset):
         given = self._metainfo.get("classes")
         if given and tuple(given) != names:
             raise InvalidValue(f"OVLVISDataset metainfo classes ({len(given)}, starting {tuple(given)[:3]}) are not "
-                             f"the {len(names)} categories of {self.ann_file} in id order (starting {names[:3]}); "
-                             "leave metainfo classes out: they are read from the file.")
+                               f"the {len(names)} categories of {self.ann_file} in id order (starting {names[:3]}); "
+                               "leave metainfo classes out: they are read from the file.")
         self._metainfo["classes"] = names
         self.cat_ids = [c["id"] for c in categories]
         self.cat2label = {cat_id: i for i, cat_id in enumerate(self.cat_ids)}

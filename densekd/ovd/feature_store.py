@@ -75,7 +75,7 @@ def read_store_info(root):
     path = os.path.join(root, STORE_FILE)
     if not os.path.isfile(path):
         raise MissingFile(f"no feature store at {root}: {path} is missing. Write one first "
-                                "(e.g. tools/generate_proposals.py --out DIR), or check the path.")
+                          "(e.g. tools/generate_proposals.py --out DIR), or check the path.")
     info = _read_json(path)
     if info.get("format") != FORMAT:
         raise InvalidValue(f"{path} is not a {FORMAT} store (format: {info.get('format')!r})")
@@ -164,7 +164,7 @@ class FeatureStore:
         found = json.loads((handle.metadata() or {}).get("image_ids", "null"))
         if found != expected:
             raise InvalidValue(f"shard {path} holds images {found}, but {STORE_FILE} plans "
-                             f"{expected} for it: the store was modified; rewrite it with --overwrite")
+                               f"{expected} for it: the store was modified; rewrite it with --overwrite")
         keys = {}
         for key in handle.keys():
             keys.setdefault(int(key.partition("/")[0]), []).append(key)
@@ -178,9 +178,9 @@ class FeatureStore:
         if image_id not in self._shard_of:
             if image_id in set(self._planned):
                 raise UnknownKey(f"image {image_id} is planned in {self.root} but its shard is not "
-                               "written yet: the store is partial; rerun the writer to finish it")
+                                 "written yet: the store is partial; rerun the writer to finish it")
             raise UnknownKey(f"image {image_id} is not in the store {self.root} "
-                           f"({len(self._planned)} planned images)")
+                             f"({len(self._planned)} planned images)")
         handle, keys = self._shard(self._shard_of[image_id])
         return {key.partition("/")[2]: handle.get_tensor(key) for key in keys[image_id]}
 
@@ -196,19 +196,19 @@ def _check_output(image_id, output, fields):
     """Validate one image's ``{field: tensor}``; return it as contiguous CPU copies."""
     if not isinstance(output, dict) or not output:
         raise InvalidType(f"the worker function must return a non-empty dict of tensors, got "
-                        f"{type(output).__name__} {output!r:.80} for image {image_id}")
+                          f"{type(output).__name__} {output!r:.80} for image {image_id}")
     checked = {}
     for field, value in output.items():
         if not isinstance(field, str) or not field or "/" in field:
             raise InvalidValue(f"field names must be non-empty strings without '/', got {field!r} "
-                             f"for image {image_id}")
+                               f"for image {image_id}")
         if not torch.is_tensor(value):
             raise InvalidType(f"field '{field}' of image {image_id} is a {type(value).__name__}, "
-                            "not a tensor: return torch tensors only")
+                              "not a tensor: return torch tensors only")
         checked[field] = value.detach().to("cpu", copy=True).contiguous()
     if fields is not None and set(checked) != set(fields):
         raise InvalidValue(f"image {image_id} has fields {sorted(checked)}, but the store's images "
-                         f"have {sorted(fields)}: every image must have the same fields")
+                           f"have {sorted(fields)}: every image must have the same fields")
     return checked
 
 
@@ -275,7 +275,7 @@ def _run_spawned(root, plan, todo, build_worker, accelerator, devices, fields, b
         pickle.dumps(build_worker)  # what spawning does; fail here with a clear message
     except Exception as err:
         raise InvalidType(f"with devices > 1, build_worker must be picklable (a top-level function of an "
-                        f"importable module, or a functools.partial of one): {err}") from err
+                          f"importable module, or a functools.partial of one): {err}") from err
     ctx = torch.multiprocessing.get_context("spawn")
     tasks, results = ctx.Queue(), ctx.Queue()
     for index in todo:
@@ -298,8 +298,8 @@ def _run_spawned(root, plan, todo, build_worker, accelerator, devices, fields, b
                 for rank in list(running):
                     if not workers[rank].is_alive() and results.empty():
                         raise StepFailed(f"feature store worker {rank} died without a message "
-                                           f"(exit code {workers[rank].exitcode}; out of memory?). "
-                                           "Finished shards are kept: rerun to continue.")
+                                         f"(exit code {workers[rank].exitcode}; out of memory?). "
+                                         "Finished shards are kept: rerun to continue.")
                 continue
             kind, rank = message[0], message[1]
             if kind == "image":
@@ -307,7 +307,7 @@ def _run_spawned(root, plan, todo, build_worker, accelerator, devices, fields, b
             elif kind == "error":
                 last_line = message[2].strip().splitlines()[-1]
                 raise StepFailed(f"feature store worker {rank} failed: {last_line}. Finished shards "
-                                   f"are kept: rerun to continue. Its traceback:\n{message[2]}")
+                                 f"are kept: rerun to continue. Its traceback:\n{message[2]}")
             elif kind == "done":
                 running.discard(rank)
     finally:
@@ -348,7 +348,7 @@ def _check_metadata(metadata):
     for key, value in metadata.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise InvalidType(f"metadata must map str to str, got {key!r}: {value!r} "
-                            f"({type(value).__name__}); convert values with str() or json.dumps()")
+                              f"({type(value).__name__}); convert values with str() or json.dumps()")
         if key in RESERVED_KEYS:
             raise InvalidValue(f"metadata key {key!r} is reserved by the store; rename it")
     return dict(sorted(metadata.items()))
@@ -366,7 +366,7 @@ def _check_run_settings(devices, accelerator, shard_size):
         available = torch.cuda.device_count()
         if devices > available:
             raise InvalidValue(f"{devices} CUDA device(s) asked for, {available} available: "
-                             "lower --devices or use --accelerator cpu")
+                               "lower --devices or use --accelerator cpu")
     return accelerator
 
 
@@ -396,13 +396,13 @@ def _check_plan(root, plan):
         raise InvalidValue(f"the store at {root} was written with other metadata ({diff}). {_redo_hint(root)}")
     if old["shard_size"] != plan["shard_size"]:
         raise InvalidValue(f"the store at {root} was written with shard_size {old['shard_size']}, "
-                         f"now {plan['shard_size']}: keep the old size to resume. {_redo_hint(root)}")
+                           f"now {plan['shard_size']}: keep the old size to resume. {_redo_hint(root)}")
     if old["image_ids"] != plan["image_ids"]:
         first = next((k for k, (a, b) in enumerate(zip(old["image_ids"], plan["image_ids"])) if a != b),
                      min(len(old["image_ids"]), len(plan["image_ids"])))
         raise InvalidValue(f"the store at {root} was written for another image list "
-                         f"({len(old['image_ids'])} images, now {len(plan['image_ids'])}; first "
-                         f"difference at position {first}). {_redo_hint(root)}")
+                           f"({len(old['image_ids'])} images, now {len(plan['image_ids'])}; first "
+                           f"difference at position {first}). {_redo_hint(root)}")
 
 
 def _verify_shards(root, plan):
@@ -416,8 +416,8 @@ def _verify_shards(root, plan):
         match = SHARD_PATTERN.fullmatch(name)
         if match and int(match.group(2)) != n:
             raise InvalidValue(f"{os.path.join(root, name)} belongs to a store of {int(match.group(2))} "
-                             f"shards, this one has {n}: the image list or shard size changed. "
-                             + _redo_hint(root))
+                               f"shards, this one has {n}: the image list or shard size changed. "
+                               + _redo_hint(root))
     done, todo = {}, []
     for index in range(n):
         path = os.path.join(root, shard_name(index, n))
@@ -443,7 +443,7 @@ def _verify_shards(root, plan):
     field_sets = {_shard_fields(f) for f in done.values()}
     if len(field_sets) > 1:
         raise InvalidValue(f"the finished shards in {root} hold different field sets {sorted(field_sets)}: "
-                         f"the worker changed between runs. {_redo_hint(root)}")
+                           f"the worker changed between runs. {_redo_hint(root)}")
     return done, todo
 
 
@@ -457,11 +457,11 @@ def _check_shard_metadata(path, metadata, plan, index, root):
     own = {k: v for k, v in metadata.items() if k not in RESERVED_KEYS}
     if own != plan["metadata"]:
         raise InvalidValue(f"{path} was written with other metadata ({own}, now {plan['metadata']}). "
-                         + _redo_hint(root))
+                           + _redo_hint(root))
     expected = shard_ids(plan["image_ids"], index, plan["shard_size"])
     if json.loads(metadata.get("image_ids", "null")) != expected:
         raise InvalidValue(f"{path} holds other images than planned for shard {index}: the image list "
-                         f"or shard size changed. {_redo_hint(root)}")
+                           f"or shard size changed. {_redo_hint(root)}")
 
 
 def _shard_bytes(root, plan):

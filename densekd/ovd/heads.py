@@ -26,14 +26,14 @@ def select_text_embeddings(path, classes):
     """Rows ``(K, D)`` of a text-embedding file for ``classes``, in that order."""
     if not os.path.isfile(path):
         raise MissingFile(f"class text embeddings not found: {path} — make them with "
-                                "`python tools/build_text_embeddings.py --teacher CLIP_CONFIG --vocabulary NAME --out "
-                                f"{path}`")
+                          "`python tools/build_text_embeddings.py --teacher CLIP_CONFIG --vocabulary NAME --out "
+                          f"{path}`")
     embeddings, names, _ = load_text_embeddings(path)
     index = {name: i for i, name in enumerate(names)}
     missing = [c for c in classes if c not in index]
     if missing:
         raise UnknownKey(f"classes {missing} are not in the text embeddings {path} (it holds {len(names)} "
-                       f"names, e.g. {names[:5]}) — rebuild it with tools/build_text_embeddings.py")
+                         f"names, e.g. {names[:5]}) — rebuild it with tools/build_text_embeddings.py")
     return embeddings[[index[c] for c in classes]].float()
 
 
@@ -65,7 +65,7 @@ class TextEmbeddingClassifier(nn.Module):
         classes = list(classes)
         if out_features is not None and out_features != len(classes) + 1:
             raise InvalidValue(f"out_features={out_features} but {len(classes)} classes + background "
-                             f"= {len(classes) + 1}: set the bbox head's num_classes to {len(classes)}")
+                               f"= {len(classes) + 1}: set the bbox head's num_classes to {len(classes)}")
         unknown = sorted(set(novel_classes) - set(classes))
         if unknown:
             raise InvalidValue(f"novel_classes {unknown} are not among the classes {classes}")
@@ -150,7 +150,7 @@ def resolve_vocabulary(vocabulary):
     if ann_file is not None:
         if not os.path.isfile(ann_file):
             raise MissingFile(f"vocabulary.ann_file not found: {ann_file} — write it with "
-                                    "`python tools/prepare_ov_coco.py --dataset coco|lvis|shapes`")
+                              "`python tools/prepare_ov_coco.py --dataset coco|lvis|shapes`")
         with open(ann_file) as f:
             categories = sorted(json.load(f)["categories"], key=lambda c: c["id"])
         vocabulary.setdefault("classes", [c["name"] for c in categories])
@@ -170,7 +170,7 @@ def with_vocabulary(head, vocabulary):
     predictor = head.get("cls_predictor_cfg")
     if not predictor or predictor.get("type") != "TextEmbeddingClassifier":
         raise InvalidValue(f"an OADP head needs cls_predictor_cfg=dict(type='TextEmbeddingClassifier'), "
-                         f"got {predictor!r} in {head.get('type')}")
+                           f"got {predictor!r} in {head.get('type')}")
     return dict(head, num_classes=len(vocabulary["classes"]), cls_predictor_cfg={**vocabulary, **predictor})
 
 

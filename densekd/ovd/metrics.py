@@ -108,7 +108,7 @@ class OVCocoAP50Metric(CocoMetric):
             raise InvalidValue(f"OVCocoAP50Metric reports bbox AP50, so metric must include 'bbox'; got {self.metrics}")
         if isinstance(novel_classes, str) or not novel_classes:
             raise InvalidValue("OVCocoAP50Metric novel_classes must be a non-empty tuple of class names, "
-                             f"got {novel_classes!r}")
+                               f"got {novel_classes!r}")
         repeated = sorted(n for n, c in Counter(novel_classes).items() if c > 1)
         if repeated:
             raise InvalidValue(f"OVCocoAP50Metric novel_classes repeat: {repeated}; give each name once")
@@ -126,8 +126,8 @@ class OVCocoAP50Metric(CocoMetric):
         missing = [n for n in self.novel_classes if n not in classes]
         if missing:
             raise InvalidValue(f"OVCocoAP50Metric novel_classes not among the {len(classes)} dataset classes: "
-                             f"{close_names(missing, classes)}. The dataset classes are: {', '.join(classes)}. "
-                             "Fix novel_classes (or the dataset's metainfo classes) so they match.")
+                               f"{close_names(missing, classes)}. The dataset classes are: {', '.join(classes)}. "
+                               "Fix novel_classes (or the dataset's metainfo classes) so they match.")
 
     def compute_metrics(self, results):
         """CocoMetric's metrics, then the ``ov/AP50_*`` ones from the same bbox result file."""
@@ -185,8 +185,8 @@ def lvis_categories(coco_gt, source):
     bad = [(c.get("name"), c.get("frequency")) for c in categories if c.get("frequency") not in LVIS_FREQUENCIES]
     if bad:
         raise InvalidValue(f"{len(bad)} categories of {source} have no LVIS frequency ('r', 'c' or 'f'), "
-                         f"e.g. {bad[:3]} (name, frequency seen). Give an LVIS v1 file, e.g. the "
-                         "lvis_v1_val.1203.json written by tools/prepare_ov_coco.py --dataset lvis.")
+                           f"e.g. {bad[:3]} (name, frequency seen). Give an LVIS v1 file, e.g. the "
+                           "lvis_v1_val.1203.json written by tools/prepare_ov_coco.py --dataset lvis.")
     return categories
 
 
@@ -209,7 +209,7 @@ class OVLVISMetric(CocoMetric):
         self.ann_file, self.max_dets = ann_file, int(max_dets)
         if not osp.isfile(ann_file) and "://" not in str(ann_file):
             raise MissingFile(f"LVIS annotation file not found: {ann_file} — write it with "
-                                    "python tools/prepare_ov_coco.py --dataset lvis")
+                              "python tools/prepare_ov_coco.py --dataset lvis")
         with get_local_path(ann_file, backend_args=self.backend_args) as local_path:
             self._coco_api = FastCOCO(local_path)  # also tells CocoMetric.process not to keep the GT boxes
         self.categories = lvis_categories(self._coco_api, ann_file)
@@ -222,9 +222,9 @@ class OVLVISMetric(CocoMetric):
             seen = ("no dataset classes" if classes is None else
                     f"{len(classes)} dataset classes starting {classes[:3]}, file categories starting {names[:3]}")
             raise InvalidValue(f"OVLVISMetric: the dataset's classes are not the {len(names)} categories of "
-                             f"{self.ann_file} in id order ({seen}). Use type='OVLVISDataset' "
-                             "(densekd.ovd.datasets), which reads its classes from the annotation file; "
-                             "mmdet's LVISV1Dataset names labels in LVIS's original order.")
+                               f"{self.ann_file} in id order ({seen}). Use type='OVLVISDataset' "
+                               "(densekd.ovd.datasets), which reads its classes from the annotation file; "
+                               "mmdet's LVISV1Dataset names labels in LVIS's original order.")
         return [c["id"] for c in self.categories]
 
     def compute_metrics(self, results):

@@ -42,7 +42,7 @@ def load_gt_boxes(ann_file):
     """``({image_id: (G, 4) xyxy float32}, {image_id: (G,) split names})`` of a COCO file, crowds left out."""
     if not os.path.isfile(ann_file):
         raise MissingFile(f"ProposalRecall ann_file not found: {ann_file}. For the shapes demo "
-                                "run `python tools/prepare_ov_coco.py --dataset shapes`.")
+                          "run `python tools/prepare_ov_coco.py --dataset shapes`.")
     with open(ann_file) as f:
         coco = json.load(f)
     return gt_boxes_by_image(coco, lambda category: category.get("split", "all"))

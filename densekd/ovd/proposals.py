@@ -25,8 +25,8 @@ def rpn_model_cfg(cfg, topk):
     model = cfg.model.copy()
     if model.get("type") != "RPN":
         raise InvalidValue(f"{cfg.filename} builds a {model.get('type')!r}, not an 'RPN': proposals come "
-                         "from a class-agnostic RPN config (model.type='RPN'), e.g. "
-                         "configs/demo/rpn_shapes_base.py")
+                           "from a class-agnostic RPN config (model.type='RPN'), e.g. "
+                           "configs/demo/rpn_shapes_base.py")
     if topk < 1:
         raise InvalidValue(f"--topk must be at least 1, got {topk}")
     model.test_cfg.rpn.max_per_img = topk
@@ -42,7 +42,7 @@ def split_dataset_cfg(cfg, split):
     random = [t["type"] for t in pipeline if t["type"].startswith("Random")]
     if random:
         raise InvalidValue(f"the test pipeline of {cfg.filename} has random transforms {random}: "
-                         "proposals need a deterministic pipeline; remove them from test_dataloader")
+                           "proposals need a deterministic pipeline; remove them from test_dataloader")
     dataset = loader.dataset.copy()
     dataset.update(pipeline=pipeline, test_mode=True)  # test_mode: keep every image, no filtering
     return dataset
@@ -91,7 +91,7 @@ def sha256_prefix(path, length=16):
     """The first ``length`` hex digits of the file's SHA-256."""
     if not os.path.isfile(path):
         raise MissingFile(f"checkpoint not found: {path} — train the RPN first with "
-                                "`python tools/train.py CONFIG`")
+                          "`python tools/train.py CONFIG`")
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(functools.partial(f.read, 1 << 22), b""):

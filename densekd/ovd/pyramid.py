@@ -79,7 +79,7 @@ class DistillationPyramid(Distiller):
             raise InvalidValue(f"levels must be a non-empty subset of {list(BRANCHES)}, got {list(levels)}")
         if multilabel_weights not in MULTILABEL_WEIGHTS:
             raise InvalidValue(f"multilabel_weights must be one of {list(MULTILABEL_WEIGHTS)}, "
-                             f"got {multilabel_weights!r}")
+                               f"got {multilabel_weights!r}")
         names = [n for n, (level, _, _) in LOSSES.items() if level in levels]
         for what, given in (("loss_weights", loss_weights), ("warmup_iters", warmup_iters)):
             bad = sorted(set(given or {}) - set(names))

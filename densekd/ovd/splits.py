@@ -39,8 +39,8 @@ def lvis_base_novel(lvis, source="the LVIS annotation file"):
            if c.get("frequency") not in LVIS_BASE_FREQUENCIES + LVIS_NOVEL_FREQUENCIES]
     if bad:
         raise InvalidValue(f"{len(bad)} categories of {source} have no LVIS frequency ('r', 'c' or 'f'), "
-                         f"e.g. {bad[:3]} (name, frequency seen). Give an LVIS v1 file "
-                         "(lvis_v1_train.json / lvis_v1_val.json).")
+                           f"e.g. {bad[:3]} (name, frequency seen). Give an LVIS v1 file "
+                           "(lvis_v1_train.json / lvis_v1_val.json).")
     base = tuple(c["name"] for c in categories if c["frequency"] in LVIS_BASE_FREQUENCIES)
     novel = tuple(c["name"] for c in categories if c["frequency"] in LVIS_NOVEL_FREQUENCIES)
     return base, novel
@@ -80,8 +80,8 @@ def _categories_by_name(coco, names, source):
     missing = [n for n in names if n not in by_name]
     if missing:
         raise UnknownKey(f"{len(missing)} class name(s) not among the categories of {source}: "
-                       f"{close_names(missing, by_name)}. Its categories are: {', '.join(sorted(by_name))}. "
-                       "Fix the base/novel name lists to match the annotation file.")
+                         f"{close_names(missing, by_name)}. Its categories are: {', '.join(sorted(by_name))}. "
+                         "Fix the base/novel name lists to match the annotation file.")
     return {n: by_name[n] for n in names}
 
 
@@ -192,7 +192,7 @@ def prepare_ov_annotations(dataset, root=None, force=False):
         path = os.path.join(ann_dir, source)
         if not os.path.isfile(path):
             raise MissingFile(f"source annotation file not found: {path}. To get it, "
-                                    + spec["get"].format(root=root) + ".")
+                              + spec["get"].format(root=root) + ".")
     results = {}
     for source, output, kind in spec["files"]:
         source, output = os.path.join(ann_dir, source), os.path.join(ann_dir, output)

@@ -43,7 +43,7 @@ def split_images(ann_file, img_prefix):
     """``{image_id: path}`` for every image of a COCO annotation file, in id order."""
     if not os.path.isfile(ann_file):
         raise MissingFile(f"annotation file not found: {ann_file} — prepare the dataset first "
-                                "(`python tools/prepare_ov_coco.py`, or `python tools/make_demo_data.py` for the demo)")
+                          "(`python tools/prepare_ov_coco.py`, or `python tools/make_demo_data.py` for the demo)")
     with open(ann_file) as f:
         images = json.load(f)["images"]
     return {img["id"]: os.path.join(img_prefix, img["file_name"]) for img in sorted(images, key=lambda i: i["id"])}
@@ -80,13 +80,13 @@ class CachedTeacherFeatures:
     def __init__(self, root):
         if not os.path.isdir(root):
             raise MissingFile(f"CLIP feature cache not found: {root} — write it with "
-                                    "`python tools/extract_clip_features.py CONFIG --split SPLIT`")
+                              "`python tools/extract_clip_features.py CONFIG --split SPLIT`")
         self.store = FeatureStore(root)
 
     def __call__(self, image_id, image_path=None):
         if image_id not in self.store:
             raise UnknownKey(f"image {image_id} is not in the CLIP feature cache {self.store.root} — "
-                           "finish the extraction (rerun tools/extract_clip_features.py; it resumes)")
+                             "finish the extraction (rerun tools/extract_clip_features.py; it resumes)")
         return {k: v.float() for k, v in self.store.get(image_id).items()}
 
 
@@ -135,7 +135,7 @@ class CLIPTargetTeacher(torch.nn.Module):
         super().__init__()
         if (cache is None) == (online is None):
             raise InvalidValue("CLIPTargetTeacher needs exactly one of cache=DIR (from "
-                             "tools/extract_clip_features.py) or online=dict(clip_teacher=..., proposals=DIR)")
+                               "tools/extract_clip_features.py) or online=dict(clip_teacher=..., proposals=DIR)")
         if cache is not None:
             self.clip = None
             self.source = CachedTeacherFeatures(cache)

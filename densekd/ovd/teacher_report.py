@@ -26,7 +26,7 @@ def ground_truth_boxes(ann_file, classes):
     left out; images without boxes are absent)."""
     if not os.path.isfile(ann_file):
         raise MissingFile(f"annotation file not found: {ann_file} — it must be the split's full "
-                                "annotations (novel classes included), e.g. data/shapes/annotations/instances_train.json")
+                          "annotations (novel classes included), e.g. data/shapes/annotations/instances_train.json")
     with open(ann_file) as f:
         coco = json.load(f)
     missing = sorted({c["name"] for c in coco["categories"]} - set(classes))

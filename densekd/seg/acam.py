@@ -74,7 +74,7 @@ class StudentTeacherCrossAttention(nn.Module):
     def forward(self, teacher, student):
         if teacher.shape != student.shape:
             raise InvalidValue(f"teacher and student maps must match after alignment, got "
-                             f"{tuple(teacher.shape)} and {tuple(student.shape)}")
+                               f"{tuple(teacher.shape)} and {tuple(student.shape)}")
         queries, keys = (teacher, student) if self.query == "teacher" else (student, teacher)
         n, c, h, w = queries.shape
         if self.kv_pool > 1:
@@ -136,7 +136,7 @@ class ACAMDistiller(Distiller):
         super().__init__(student_features, teacher_features, weights, warmup_iters)
         if len(self.student_features) != len(self.teacher_features):
             raise InvalidValue(f"ACAMDistiller pairs features one to one, got {len(self.student_features)} "
-                             f"student and {len(self.teacher_features)} teacher paths")
+                               f"student and {len(self.teacher_features)} teacher paths")
         self.num_masks, self.query, self.masks = num_masks, query, masks
         self.kv_pool, self.adapter_cfg, self.detach_masks = kv_pool, adapter, detach_masks
         self.residual = residual
@@ -153,12 +153,12 @@ class ACAMDistiller(Distiller):
             s_levels, t_levels = self._levels(student_feats[s_path]), self._levels(teacher_feats[t_path])
             if len(s_levels) != len(t_levels):
                 raise InvalidValue(f"student '{s_path}' has {len(s_levels)} levels, teacher '{t_path}' "
-                                 f"{len(t_levels)}: pair features with the same number of levels")
+                                   f"{len(t_levels)}: pair features with the same number of levels")
             widths = {t.shape[1] for t in t_levels}
             if len(widths) != 1:
                 raise InvalidValue(f"teacher feature '{t_path}' has levels of different widths {sorted(widths)}: "
-                                 "ACAM shares one fusion module across levels; list the levels as "
-                                 "separate features instead")
+                                   "ACAM shares one fusion module across levels; list the levels as "
+                                   "separate features instead")
             s_width, t_width = s_levels[0].shape[1], t_levels[0].shape[1]
             pair = nn.ModuleDict(dict(
                 align=build(dict(self.adapter_cfg, in_channels=s_width, out_channels=t_width)),

@@ -123,7 +123,7 @@ def image_confusion(pred, gt, num_classes, ignore_index=255):
     gt = torch.as_tensor(gt).squeeze().to(pred.device).long().flatten()
     if pred.shape != gt.shape:
         raise InvalidValue(f"prediction and ground truth differ in size: {tuple(pred.shape)} vs "
-                         f"{tuple(gt.shape)}")
+                           f"{tuple(gt.shape)}")
     keep = gt != ignore_index
     pred, gt = pred[keep], gt[keep]
     pred = torch.where((pred >= 0) & (pred < k), pred, k)
@@ -178,7 +178,7 @@ class SegmentationMetric(BaseMetric):
         classes = list(classes)
         if self._num_classes is not None and self._num_classes != len(classes):
             raise InvalidValue(f"SegmentationMetric num_classes={self._num_classes} but the dataset has "
-                             f"{len(classes)} classes")
+                               f"{len(classes)} classes")
         return classes
 
     @property

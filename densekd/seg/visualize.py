@@ -90,7 +90,7 @@ def gt_path_for_image(image_path):
     parts = path.split(os.sep)
     if not parts[-1].endswith(_IMAGE_SUFFIX) or _IMAGE_DIR not in parts[:-1]:
         raise InvalidValue(f"{image_path} is not a Cityscapes-layout image "
-                         f"(.../{_IMAGE_DIR}/<split>/<city>/<name>{_IMAGE_SUFFIX}): its ground truth cannot be found")
+                           f"(.../{_IMAGE_DIR}/<split>/<city>/<name>{_IMAGE_SUFFIX}): its ground truth cannot be found")
     at = len(parts) - 2 - parts[-2::-1].index(_IMAGE_DIR)  # the last leftImg8bit directory
     parts[at] = _GT_DIR
     parts[-1] = parts[-1][: -len(_IMAGE_SUFFIX)] + _GT_SUFFIX
@@ -181,7 +181,7 @@ def inference_pipeline(cfg):
     pipeline = (cfg.get("test_dataloader") or {}).get("dataset", {}).get("pipeline") or cfg.get("test_pipeline")
     if not pipeline:
         raise UnknownKey("the config has neither test_dataloader.dataset.pipeline nor test_pipeline: "
-                       "cannot tell how to load an image for inference")
+                         "cannot tell how to load an image for inference")
     return [copy.deepcopy(t) for t in pipeline if "LoadAnnotations" not in str(t.get("type", ""))]
 
 
@@ -267,7 +267,7 @@ def load_distill_module(config, checkpoint, cfg_options=None):
     cfg = load_config(config, cfg_options)
     if cfg.get("teacher") is None or cfg.get("distiller") is None:
         raise InvalidValue(f"{config} has no teacher / distiller: masks come from a distillation config "
-                         "(e.g. configs/demo/deeplabv3_acam_streets.py)")
+                           "(e.g. configs/demo/deeplabv3_acam_streets.py)")
     module = DistillModule.from_config(cfg)
     state = load_state_dict_file(checkpoint, "checkpoint")
     own = module.state_dict()
@@ -276,7 +276,7 @@ def load_distill_module(config, checkpoint, cfg_options=None):
     if missing:
         distiller_missing = [k for k in missing if k.startswith("distiller.")]
         raise UnknownKey(f"{checkpoint} lacks {len(missing)} of the module's weights"
-                       + (f", {len(distiller_missing)} of them the distiller's (e.g. {distiller_missing[0]}):"
+                         + (f", {len(distiller_missing)} of them the distiller's (e.g. {distiller_missing[0]}):"
                           " is it the training checkpoint of this distillation config?" if distiller_missing
                           else f" (e.g. {missing[0]})"))
     result = module.load_state_dict(state, strict=False)
@@ -309,7 +309,7 @@ def extract_acam_masks(module, image_path, pair=0, level=0):
     distiller = module.distiller
     if distiller is None or not hasattr(distiller, "level_masks"):
         raise InvalidValue(f"the module's distiller ({type(distiller).__name__}) has no learned masks: "
-                         "masks mode needs an ACAMDistiller config")
+                           "masks mode needs an ACAMDistiller config")
     if not 0 <= pair < len(distiller.pairs):
         raise OutOfRange(f"pair {pair} out of range: the distiller has {len(distiller.pairs)} feature pairs")
     student = module.student
