@@ -1,6 +1,5 @@
 """Run the demo's steps side by side on the CPU cores, each tool in its own process with its own log,
 printing a progress line per step and an ETA."""
-import json
 import os
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from typing import Callable
 
 from ..core.config import load_config
 from ..core.errors import DensekdError, StepFailed
+from ..data.manifest import read_json_or_none
 
 
 @dataclass
@@ -153,25 +153,19 @@ def train_and_test(tool, config, work_dir, seed, options=()):
         except StepFailed:
             if not os.path.exists(summary_path):  # not a divergence: a real failure
                 raise
-    metrics_path = os.path.join(work_dir, "metrics.json")
-    if not read_json(summary_path).get("diverged") and not os.path.exists(metrics_path):
+    if read_result(work_dir) is None:  # trained, not diverged, not yet tested
         tool("tools/test.py", config, os.path.join(work_dir, "last.ckpt"), "--work-dir", work_dir, *options)
-
-
-def read_json(path):
-    with open(path) as f:
-        return json.load(f)
 
 
 def read_result(work_dir):
     """``(metrics, summary)`` of a finished run; ``({}, summary)`` when it diverged; ``None`` when it did not finish."""
-    summary_path, metrics_path = (os.path.join(work_dir, name) for name in ("train_summary.json", "metrics.json"))
-    if not os.path.exists(summary_path):
+    summary = read_json_or_none(os.path.join(work_dir, "train_summary.json"))
+    if summary is None:
         return None
-    summary = read_json(summary_path)
     if summary.get("diverged"):
         return {}, summary
-    return (read_json(metrics_path), summary) if os.path.exists(metrics_path) else None
+    metrics = read_json_or_none(os.path.join(work_dir, "metrics.json"))
+    return None if metrics is None else (metrics, summary)
 
 
 def schedule_options(config, scale):

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..core.report import markdown_table
-from .runner import Step, read_json, read_result, schedule_options, train_and_test
+from ..data.manifest import read_json_or_none
+from .runner import Step, read_result, schedule_options, train_and_test
 
 
 @dataclass
@@ -87,46 +88,70 @@ def result_row(name, work_dir, seed, metrics):
     return {"model": name, "seed": seed, **scores, "train time (s)": round(summary["train_time_s"])}
 
 
+def log_path(out, name):
+    return os.path.join(out, "logs", f"{name}.log")
+
+
+def run_plan(wing, runs, out, seeds, ablation_seeds, full, scale, options, after):
+    """The steps that train and test ``runs`` (each on ``seeds``, an ablation on ``ablation_seeds``; the runs
+    that are not headline ones only with ``full``) and ``{run name: {seed: work dir}}``. ``options(run)``:
+    the run's --cfg-options besides its schedule's and its own; ``after(run)``: the steps it waits for."""
+    steps, work_dirs = [], {}
+    for run in runs:
+        if not (full or run.headline):
+            continue
+        work_dirs[run.name] = {}
+        run_options = schedule_options(run.config, scale) + options(run) + list(run.options)
+        for seed in (ablation_seeds if run.ablation else seeds):
+            work_dir = work_dirs[run.name][seed] = os.path.join(out, f"seed{seed}", run.work)
+            steps.append(Step(f"{wing}: {run.name} (seed {seed})",
+                              lambda tool, c=run.config, w=work_dir, s=seed, o=run_options: train_and_test(
+                                  tool, c, w, s, o),
+                              after=after(run), seconds=run_seconds(run, scale),
+                              log=log_path(out, f"seed{seed}_{run.work}")))
+    return steps, work_dirs
+
+
+def picture_models(runs, work_dirs):
+    """``(name, config, work dir of its first seed)`` of each planned run that is not an ablation."""
+    return [(run.name, run.config, work_dirs[run.name][min(work_dirs[run.name])])
+            for run in runs if run.name in work_dirs and not run.ablation]
+
+
+def table_rows(runs, work_dirs, metrics, digits):
+    """The table rows of every planned run (see :func:`run_rows`)."""
+    return [row for run in runs if run.name in work_dirs
+            for row in run_rows(run.name, work_dirs[run.name], metrics, digits)]
+
+
 def wing_plan(spec, out, seeds, ablation_seeds, full, scale):
     """The steps of a teacher / students wing (segmentation, 3D, detection) and its report; ``full`` adds the
     runs that are not headline ones, ``scale`` shortens every schedule."""
-    log = lambda work: os.path.join(out, "logs", f"{work}.log")  # noqa: E731
     data = Step(f"{spec.name}: demo data", lambda tool: tool("tools/make_demo_data.py", *spec.data),
-                seconds=40, log=log(f"{spec.name}_data"))
+                seconds=40, log=log_path(out, f"{spec.name}_data"))
     teacher_dir = os.path.join(out, spec.teacher.work)
     teacher_schedule = schedule_options(spec.teacher.config, scale)
     teacher = Step(f"{spec.name}: {spec.teacher.name}", lambda tool: train_and_test(
         tool, spec.teacher.config, teacher_dir, 0, teacher_schedule),
-        after=(data.name,), seconds=run_seconds(spec.teacher, scale), log=log(spec.teacher.work))
-    steps, work_dirs = [data, teacher], {}
+        after=(data.name,), seconds=run_seconds(spec.teacher, scale), log=log_path(out, spec.teacher.work))
     teacher_option = [f"teacher.checkpoint={teacher_dir}/last.ckpt"]
-    for run in spec.runs:
-        if not (full or run.headline):
-            continue
-        work_dirs[run.name] = {}
-        for seed in (ablation_seeds if run.ablation else seeds):
-            work_dir = work_dirs[run.name][seed] = os.path.join(out, f"seed{seed}", run.work)
-            options = schedule_options(run.config, scale) + (teacher_option if run.distilled else []) + list(run.options)
-            steps.append(Step(f"{spec.name}: {run.name} (seed {seed})",
-                              lambda tool, c=run.config, w=work_dir, s=seed, o=options: train_and_test(tool, c, w, s, o),
-                              after=(data.name, teacher.name) if run.distilled else (data.name,),
-                              seconds=run_seconds(run, scale), log=log(f"seed{seed}_{run.work}")))
+    students, work_dirs = run_plan(
+        spec.name, spec.runs, out, seeds, ablation_seeds, full, scale,
+        options=lambda run: teacher_option if run.distilled else [],
+        after=lambda run: (data.name, teacher.name) if run.distilled else (data.name,))
     png = os.path.join(out, f"{spec.name}_predictions.png")
-    models = [("teacher", spec.teacher.config, teacher_dir)] + [
-        (run.name, run.config, work_dirs[run.name][min(work_dirs[run.name])])
-        for run in spec.runs if run.name in work_dirs and not run.ablation]
+    models = [("teacher", spec.teacher.config, teacher_dir)] + picture_models(spec.runs, work_dirs)
     mode, inputs = spec.picture
-    steps.append(Step(f"{spec.name}: picture", lambda tool: picture(tool, mode, inputs(), models, png),
-                      after=tuple(s.name for s in steps[1:]), seconds=40, log=log(f"{spec.name}_picture")))
+    draw = Step(f"{spec.name}: picture", lambda tool: picture(tool, mode, inputs(), models, png),
+                after=(teacher.name, *(s.name for s in students)), seconds=40,
+                log=log_path(out, f"{spec.name}_picture"))
 
     def report():
-        rows = run_rows(spec.teacher.name, {0: teacher_dir}, spec.metrics, spec.digits)
-        for run in spec.runs:
-            if run.name in work_dirs:
-                rows += run_rows(run.name, work_dirs[run.name], spec.metrics, spec.digits)
+        rows = run_rows(spec.teacher.name, {0: teacher_dir}, spec.metrics, spec.digits) + \
+            table_rows(spec.runs, work_dirs, spec.metrics, spec.digits)
         return f"{spec.title}\n{markdown_table(rows, ['model', 'seed', *spec.metrics, 'train time (s)'])}\n"
 
-    return Wing(spec.name, steps, report, [png])
+    return Wing(spec.name, [data, teacher, *students, draw], report, [png])
 
 
 def model_args(models):
@@ -222,7 +247,6 @@ RECALL_COLUMNS = ["R50@10", "R50@100", "AR@100"]
 def open_vocabulary_plan(out, seeds, ablation_seeds, full, scale):
     """OADP's demo: its teacher side (the demo CLIP, the base-class RPN, its proposals, the CLIP feature cache,
     the class text embeddings) and the open-vocabulary detectors (baseline, OADP; ablations with ``full``)."""
-    log = lambda name: os.path.join(out, "logs", f"{name}.log")  # noqa: E731
     clip = os.path.join(out, "clip", "demo_clip.safetensors")
     text = os.path.join(out, "clip", "shapes_text.safetensors")
     rpn_dir, cache = os.path.join(out, "rpn_shapes_base"), os.path.join(out, "clip_features", "train")
@@ -240,57 +264,46 @@ def open_vocabulary_plan(out, seeds, ablation_seeds, full, scale):
     steps = [
         Step("ov: demo data", lambda tool: (tool("tools/make_demo_data.py", "--out", "data/shapes"),
                                            tool("tools/prepare_ov_coco.py", "--dataset", "shapes")),
-             seconds=40, log=log("ov_data")),
+             seconds=40, log=log_path(out, "ov_data")),
         Step("ov: demo CLIP pretraining", unless_exists(clip, "tools/pretrain_demo_clip.py", "--out", clip),
-             after=("ov: demo data",), seconds=420, log=log("demo_clip")),
+             after=("ov: demo data",), seconds=420, log=log_path(out, "demo_clip")),
         Step("ov: class text embeddings", unless_exists(text, "tools/build_text_embeddings.py", "--teacher",
                                                         "configs/demo/clip_teacher_shapes.py", "--vocabulary",
                                                         "shapes", "--out", text),
-             after=("ov: demo CLIP pretraining",), seconds=20, log=log("text_embeddings")),
+             after=("ov: demo CLIP pretraining",), seconds=20, log=log_path(out, "text_embeddings")),
         Step("ov: base-class RPN", lambda tool: train_and_test(tool, RPN_CONFIG, rpn_dir, 0, rpn_schedule),
-             after=("ov: demo data",), seconds=RUN_OVERHEAD_S + 290 * scale, log=log("rpn_shapes_base")),
-        Step("ov: RPN proposals", proposals, after=("ov: base-class RPN",), seconds=60, log=log("proposals")),
+             after=("ov: demo data",), seconds=RUN_OVERHEAD_S + 290 * scale, log=log_path(out, "rpn_shapes_base")),
+        Step("ov: RPN proposals", proposals, after=("ov: base-class RPN",), seconds=60, log=log_path(out, "proposals")),
         Step("ov: CLIP feature cache", lambda tool: tool(
             "tools/extract_clip_features.py", "configs/demo/clip_features_shapes.py", "--split", "train", "--out",
             cache, "--cfg-options", f"clip_teacher.pretrained={clip}",
             f"clip_features.splits.train.proposals={os.path.join(out, 'proposals', 'train')}"),
-             after=("ov: demo CLIP pretraining", "ov: RPN proposals"), seconds=90, log=log("clip_features")),
+             after=("ov: demo CLIP pretraining", "ov: RPN proposals"), seconds=90, log=log_path(out, "clip_features")),
         Step("ov: CLIP on proposals report", lambda tool: tool(
             "tools/clip_proposal_report.py", "--cache", cache, "--text", text,
             "--ann", "data/shapes/annotations/instances_train.json", "--out", report_dir),
-             after=("ov: CLIP feature cache", "ov: class text embeddings"), seconds=20, log=log("clip_report")),
+             after=("ov: CLIP feature cache", "ov: class text embeddings"), seconds=20, log=log_path(out, "clip_report")),
     ]
     shared = [f"model.roi_head.vocabulary.text_embeddings={text}", f"load_from={os.path.join(rpn_dir, 'last.ckpt')}"]
-    work_dirs, detectors = {}, []
-    for run in OV_RUNS:
-        if not (full or run.headline):
-            continue
-        work_dirs[run.name] = {}
-        needs = ("ov: base-class RPN", "ov: class text embeddings") + (("ov: CLIP feature cache",) if run.config == OADP_CONFIG else ())
-        options = schedule_options(run.config, scale) + shared + (
-            [f"teacher.model.cache={cache}"] if run.config == OADP_CONFIG else []) + list(run.options)
-        for seed in (ablation_seeds if run.ablation else seeds):
-            work_dir = work_dirs[run.name][seed] = os.path.join(out, f"seed{seed}", run.work)
-            detectors.append(Step(f"ov: {run.name} (seed {seed})",
-                                  lambda tool, c=run.config, w=work_dir, s=seed, o=options: train_and_test(
-                                      tool, c, w, s, o),
-                                  after=needs, seconds=run_seconds(run, scale), log=log(f"seed{seed}_{run.work}")))
+    needs = ("ov: base-class RPN", "ov: class text embeddings")
+    detectors, work_dirs = run_plan(
+        "ov", OV_RUNS, out, seeds, ablation_seeds, full, scale,
+        options=lambda run: shared + ([f"teacher.model.cache={cache}"] if run.config == OADP_CONFIG else []),
+        after=lambda run: needs + (("ov: CLIP feature cache",) if run.config == OADP_CONFIG else ()))
     png = os.path.join(out, "ov_predictions.png")
-    models = [(run.name, run.config, work_dirs[run.name][min(work_dirs[run.name])])
-              for run in OV_RUNS if run.name in work_dirs and not run.ablation]
+    models = picture_models(OV_RUNS, work_dirs)
     draw = Step("ov: picture", lambda tool: picture(tool, "det", val_images("data/shapes/val/*.jpg")(), models, png),
-                after=tuple(s.name for s in detectors), seconds=40, log=log("ov_picture"))
+                after=tuple(s.name for s in detectors), seconds=40, log=log_path(out, "ov_picture"))
     steps += detectors + [draw]
 
     def report():
-        zero_shot = read_json(os.path.splitext(clip)[0] + ".json")["zero_shot_table"]
+        zero_shot = (read_json_or_none(os.path.splitext(clip)[0] + ".json") or {})["zero_shot_table"]
         with open(os.path.join(report_dir, "report.md")) as f:
             on_proposals = f.read()
         recall = read_result(rpn_dir)[0]
         rows = [{"classes": split, **{k: recall[f"proposal/{split}_{k}"] for k in RECALL_COLUMNS}}
                 for split in ("base", "novel")]
-        table = [row for run in OV_RUNS if run.name in work_dirs
-                 for row in run_rows(run.name, work_dirs[run.name], OV_METRICS, 3)]
+        table = table_rows(OV_RUNS, work_dirs, OV_METRICS, 3)
         return (f"Open-vocabulary detection, OADP — the teacher side:\n"
                 f"Demo CLIP zero-shot top-1 accuracy (%) on the val boxes:\n{zero_shot}\n\n"
                 f"Demo CLIP object-aware top-1 on the cached train proposals (the targets OADP distils; "
