@@ -22,7 +22,7 @@ def load_config(path, cfg_options=None, required=("model", "train_cfg")):
         cfg = Config.fromfile(path)
     except SyntaxError as err:
         raise InvalidValue(f"config {path} is not valid Python: line {err.lineno}: {err.msg}. "
-                          "Fix the file; configs are plain Python assignments.") from None
+                           "Fix the file; configs are plain Python assignments.") from None
     except Exception as err:  # mmengine wraps syntax errors of _base_ files and others
         raise InvalidValue(f"config {path} could not be read: {err}") from err
     if cfg_options:
