@@ -83,7 +83,8 @@ def main():
     device = torch.device(args.device)
     torch.manual_seed(0)
 
-    tmp = tempfile.mkdtemp()
+    scratch = tempfile.TemporaryDirectory()  # removed at exit (76 MB per run)
+    tmp = scratch.name
     make_shapes_coco(os.path.join(tmp, "shapes"), num_train=16, num_val=2, seed=0)
     teacher_ckpt = os.path.join(tmp, "teacher.pth")
     torch.save({"state_dict": DistillModule.from_config(load_config(TEACHER)).student.state_dict()}, teacher_ckpt)

@@ -90,7 +90,8 @@ def main():
 
     # 1. steps
     root = demo_data(args.data)
-    teacher = random_teacher(tempfile.mkdtemp())
+    scratch = tempfile.TemporaryDirectory()  # removed at exit
+    teacher = random_teacher(scratch.name)
     built = {n: build(c, root, args.batch_size, None if n == "student alone" else {"teacher.checkpoint": teacher})
              for n, c in STEPS.items()}
     steps = {n: train_step(m.to(device).train()) for n, (m, _) in built.items()}
