@@ -2,7 +2,7 @@
 
     gt = ground_truth_boxes(info)                          # (G, 7) LiDAR boxes + labels of one info entry
     tile = draw_bev(points, gt, pred, classes, area)       # PIL image: points by height, boxes with headings
-    render_bev_grid([(name, config, ckpt), ...], scenes)   # a row per scene, a panel per model
+    render_bev_grid([(name, config, ckpt), ...], scenes)   # a row per scene, a panel per model, one legend
     render_local_graphs(pointdistiller_config, scenes)     # PointDistiller's centres and KNN graphs
 
 The x axis (forward) points up, y (left) to the left, as seen from above the car. Points are coloured
@@ -20,7 +20,7 @@ from densekd.core.module import load_student_for_inference
 from densekd.data.kitti import camera_boxes_to_lidar, lidar_box_corners
 from ..core.errors import UnknownKey
 
-__all__ = ["box_corners_bev", "height_colours", "ground_truth_boxes", "draw_bev", "load_lidar_detector",
+__all__ = ["box_corners_bev", "height_colours", "ground_truth_boxes", "draw_bev", "legend_strip", "load_lidar_detector",
            "predict_boxes", "render_bev_grid", "render_local_graphs"]
 
 GT_COLOUR = (255, 255, 255)
@@ -59,10 +59,11 @@ def _to_pixels(xy, area, scale):
     return np.stack([cols, rows], axis=1)
 
 
-def draw_bev(points, gt_boxes, pred_boxes, pred_labels, classes, area, scale=8, title=""):
+def draw_bev(points, gt_boxes, pred_boxes, pred_labels, classes, area, scale=8, title="", legend=True):
     """A BEV tile of ``area`` = (x_min, y_min, x_max, y_max) metres at ``scale`` px / m.
 
     points (N, >=3); gt_boxes (G, 7); pred_boxes (P, 7) with pred_labels (P,) indexing ``classes``.
+    ``legend``: the class names, right-aligned in the title strip (a grid draws one :func:`legend_strip`).
     """
     x_min, y_min, x_max, y_max = area
     width, height = int(round((y_max - y_min) * scale)), int(round((x_max - x_min) * scale))
@@ -80,7 +81,7 @@ def draw_bev(points, gt_boxes, pred_boxes, pred_labels, classes, area, scale=8, 
     draw = ImageDraw.Draw(image)
     draw.text((2, 1), title, fill="black")
     boxes = [(b, GT_COLOUR, 1) for b in np.asarray(gt_boxes).reshape(-1, 7)]
-    boxes += [(b, CLASS_COLOURS[int(lab) % len(CLASS_COLOURS)], 2) for b, lab in
+    boxes += [(b, _class_colour(lab), 2) for b, lab in
               zip(np.asarray(pred_boxes).reshape(-1, 7), pred_labels)]
     for box, colour, line in boxes:
         corners = _to_pixels(box_corners_bev(box)[0], area, scale)
@@ -88,11 +89,29 @@ def draw_bev(points, gt_boxes, pred_boxes, pred_labels, classes, area, scale=8, 
         centre = _to_pixels(np.asarray(box[None, :2]), area, scale)[0]
         front = corners[:2].mean(axis=0)
         draw.line([tuple(centre), tuple(front)], fill=colour, width=line)
-    x = width - 4
-    for label in reversed(range(len(classes))):  # legend, right-aligned in the title strip
-        x -= draw.textlength(classes[label]) + 6
-        draw.text((x, 1), classes[label], fill=CLASS_COLOURS[label % len(CLASS_COLOURS)])
+    if legend:
+        _draw_legend(draw, [(name, _class_colour(label)) for label, name in enumerate(classes)], width)
     return image
+
+
+def _class_colour(label):
+    return CLASS_COLOURS[int(label) % len(CLASS_COLOURS)]
+
+
+def _draw_legend(draw, entries, width):
+    """(name, colour) entries as coloured words, right-aligned on the top line of ``draw``'s image."""
+    x = width - 4
+    for name, colour in reversed(entries):
+        x -= draw.textlength(name) + 6
+        draw.text((x, 1), name, fill=colour)
+
+
+def legend_strip(classes, width):
+    """A dark strip ``width`` px wide that names the ground truth (white) and each class in its colour."""
+    strip = Image.new("RGB", (width, TITLE_HEIGHT), BACKGROUND)
+    entries = [("ground truth", GT_COLOUR)] + [(name, _class_colour(label)) for label, name in enumerate(classes)]
+    _draw_legend(ImageDraw.Draw(strip), entries, width)
+    return strip
 
 
 def load_lidar_detector(config, checkpoint, cfg_options=None):
@@ -148,9 +167,10 @@ def render_bev_grid(models, scans, score_thr=0.3, scale=8, cfg_options=None):
         for name, model in detectors:
             boxes, labels = predict_boxes(model, scan, score_thr)
             tiles.append(np.asarray(draw_bev(points, gt_boxes, boxes, labels, classes, area, scale,
-                                             f"{name}: {os.path.basename(scan)}")))
+                                             f"{name}: {os.path.basename(scan)}", legend=False)))
         rows.append(np.concatenate(tiles, axis=1))
-    return Image.fromarray(np.concatenate(rows, axis=0))
+    grid = np.concatenate(rows, axis=0)
+    return Image.fromarray(np.concatenate([np.asarray(legend_strip(classes, grid.shape[1])), grid], axis=0))
 
 
 GRAPH_COLOURS = [(255, 60, 200), (0, 255, 255), (255, 255, 0), (255, 130, 0), (140, 255, 80), (255, 255, 255)]

@@ -206,10 +206,19 @@ def test_bev_picture_draws_points_truth_and_predictions(confident_student, kitti
                                  "--cfg-options", f"test_evaluator.ann_file={kitti_root}kitti_infos_val.json"])
     image = np.asarray(Image.open(out).convert("RGB"))
     side = int(round(40.96 * 4))  # the demo area, 40.96 m square at 4 px / m
-    assert image.shape == (2 * (side + TITLE_HEIGHT), 2 * side, 3)
+    assert image.shape == (TITLE_HEIGHT + 2 * (side + TITLE_HEIGHT), 2 * side, 3)  # one legend, 2 x 2 tiles
     colours = {tuple(c) for c in image.reshape(-1, 3)}
     assert GT_COLOUR in colours and CLASS_COLOURS[2] in colours  # ground truth and predicted Cars
     assert len(colours) > 50  # points coloured by height
+
+    def coloured(strip):  # pixels neither grey nor black nor white: the legend's class names
+        strip = strip.astype(int)
+        return int((strip.max(axis=-1) - strip.min(axis=-1) > 60).sum())
+
+    assert coloured(image[:TITLE_HEIGHT]) > 0  # the legend strip names the classes in their colours
+    for row in range(2):  # the tiles' title strips hold only their black titles, which the legend cannot overlap
+        top = TITLE_HEIGHT + row * (side + TITLE_HEIGHT)
+        assert coloured(image[top:top + TITLE_HEIGHT]) == 0
 
 
 def test_sparse_conv_weights_survive_a_training_checkpoint(tmp_path):
