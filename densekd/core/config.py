@@ -38,31 +38,55 @@ def load_config(path, cfg_options=None, required=("model", "train_cfg")):
 def apply_overrides(cfg, options):
     """Apply ``--cfg-options`` (``{'a.b.c': value}``) to ``cfg``. A key must exist already, so a typo is
     refused with the close keys named (unless densekd reads it when present: ``OPTIONAL_KEYS``, e.g.
-    ``load_from``); ``'+a.b.c'`` adds a key on purpose. A dict in a list is numbered: ``a.0.b``."""
+    ``load_from``); ``'+a.b.c'`` adds a key on purpose. List items are numbered: ``a.0.b``, ``a.1``."""
     for key, value in options.items():
         if key.startswith(NEW_KEY_PREFIX):
             key = key[len(NEW_KEY_PREFIX):]
         elif key not in OPTIONAL_KEYS:
             _check_key_exists(cfg, key)
-        cfg.merge_from_dict({key: value})
+        cfg.merge_from_dict(dict([_as_whole_list(cfg, key, value)]))
 
 
-def _check_key_exists(cfg, key):
-    node, parts = cfg, key.split(".")
+def _walk(cfg, parts):
+    """(depth reached, node there) following dict keys and list indices ``parts`` down from ``cfg``."""
+    node = cfg
     for depth, part in enumerate(parts):
         if hasattr(node, "keys") and part in node:
             node = node[part]
         elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            break
-    else:
+            return depth, node
+    return len(parts), node
+
+
+def _as_whole_list(cfg, key, value):
+    """mmengine merges ``a.0.b`` into a list of dicts but cannot set an item that is no dict (``a.1``):
+    such an override becomes the whole list with that item replaced, ``(key, value)`` otherwise."""
+    parent_key, _, index = key.rpartition(".")
+    depth, parent = _walk(cfg, parent_key.split("."))
+    if not (parent_key and index.isdigit() and depth == parent_key.count(".") + 1
+            and isinstance(parent, (list, tuple)) and int(index) < len(parent)
+            and not hasattr(parent[int(index)], "keys")):
+        return key, value
+    items = list(parent)
+    items[int(index)] = value
+    return _as_whole_list(cfg, parent_key, type(parent)(items))
+
+
+def _check_key_exists(cfg, key):
+    parts = key.split(".")
+    depth, node = _walk(cfg, parts)
+    if depth == len(parts):
         return
+    part = parts[depth]
     parent = ".".join(parts[:depth]) or "the config"
+    if isinstance(node, (list, tuple)):
+        raise UnknownKey(f"--cfg-options {key}: {parent} is a list of {len(node)}, it has no '{part}': number "
+                         f"its items 0 to {len(node) - 1}, or set the whole list ({parent}=[...])")
     if not hasattr(node, "keys"):
-        kind = f"a list of {len(node)}" if isinstance(node, (list, tuple)) else f"{node!r}, not a dict"
-        raise UnknownKey(f"--cfg-options {key}: {parent} is {kind}, it has no '{part}'. To add a new key "
-                         f"on purpose, write {NEW_KEY_PREFIX}{key}=...")
+        raise UnknownKey(f"--cfg-options {key}: {parent} is {node!r}, not a dict, it has no '{part}'. To add a "
+                         f"new key on purpose, write {NEW_KEY_PREFIX}{key}=...")
     siblings = [k for k in node.keys() if not k.startswith("_")]
     prefix = f"{parent}." if depth else ""
     close = [prefix + k for k in difflib.get_close_matches(part, siblings, n=3, cutoff=0.6)] or \

@@ -46,6 +46,15 @@ def test_existing_keys_override_and_plus_adds_a_new_key(tmp_path):
     assert load_config(MIMIC_CFG, {"load_from": "x.pth"}).load_from == "x.pth"  # read when present: no '+' needed
 
 
+def test_override_sets_one_item_of_a_list():
+    channels = load_config(MIMIC_CFG).model.neck.in_channels
+    cfg = load_config(MIMIC_CFG, {"model.neck.in_channels.1": 99, "train_pipeline.2.scale.0": 128})
+    assert cfg.model.neck.in_channels == [channels[0], 99, *channels[2:]]  # an item of a list of numbers
+    assert cfg.train_pipeline[2].type == "Resize" and cfg.train_pipeline[2].scale[0] == 128  # in a dict in a list
+    with pytest.raises(KeyError, match=f"in_channels is a list of {len(channels)}, it has no '9': number its items"):
+        load_config(MIMIC_CFG, {"model.neck.in_channels.9": 1})
+
+
 def run_tool(*argv, debug=False):
     return subprocess.run([sys.executable, "tools/train.py", *argv, *(["--debug"] if debug else [])],
                           capture_output=True, text=True, timeout=300)
