@@ -18,9 +18,10 @@ fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   # torch's CUDA build makes a fresh .venv ~7 GB; say so before pip fails half-way on a full disk.
-  free_gb=$(df -Pk "$(dirname "$VENV")" | awk 'NR==2 {print int($4 / 1048576)}')
+  venv_parent=$(mkdir -p "$(dirname "$VENV")" && cd "$(dirname "$VENV")" && pwd)
+  free_gb=$(df -Pk "$venv_parent" | awk 'NR==2 {print int($4 / 1048576)}')
   if [ "$free_gb" -lt 8 ]; then
-    echo "error: a fresh $VENV needs about 8 GB of free disk, $(dirname "$VENV") has $free_gb GB: free some space and re-run" >&2
+    echo "error: a fresh $VENV needs about 8 GB of free disk, $venv_parent has $free_gb GB: free some space and re-run" >&2
     exit 1
   fi
   "$PY" -m venv "$VENV"
