@@ -44,7 +44,8 @@ def apply_overrides(cfg, options):
             key = key[len(NEW_KEY_PREFIX):]
         elif key not in OPTIONAL_KEYS:
             _check_key_exists(cfg, key)
-        cfg.merge_from_dict(dict([_as_whole_list(cfg, key, value)]))
+        key, value = _as_whole_list(cfg, key, value)
+        cfg.merge_from_dict({key: value})
 
 
 def _walk(cfg, parts):

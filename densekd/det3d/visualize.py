@@ -1,7 +1,8 @@
 """Bird's-eye-view pictures of LiDAR detections (``tools/visualize.py --mode bev``).
 
     gt = ground_truth_boxes(info)                          # (G, 7) LiDAR boxes + labels of one info entry
-    tile = draw_bev(points, gt, pred, classes, area)       # PIL image: points by height, boxes with headings
+    tile = draw_bev(points, gt, pred, labels, area)        # PIL image: points by height, boxes with headings
+    strip = legend_strip(classes, width)                   # ground truth and each class named in its colour
     render_bev_grid([(name, config, ckpt), ...], scenes)   # a row per scene, a panel per model, one legend
     render_local_graphs(pointdistiller_config, scenes)     # PointDistiller's centres and KNN graphs
 
@@ -20,8 +21,8 @@ from densekd.core.module import load_student_for_inference
 from densekd.data.kitti import camera_boxes_to_lidar, lidar_box_corners
 from ..core.errors import UnknownKey
 
-__all__ = ["box_corners_bev", "height_colours", "ground_truth_boxes", "draw_bev", "legend_strip", "load_lidar_detector",
-           "predict_boxes", "render_bev_grid", "render_local_graphs"]
+__all__ = ["box_corners_bev", "height_colours", "ground_truth_boxes", "draw_bev", "legend_strip",
+           "load_lidar_detector", "predict_boxes", "render_bev_grid", "render_local_graphs"]
 
 GT_COLOUR = (255, 255, 255)
 CLASS_COLOURS = [(255, 90, 90), (80, 200, 255), (255, 200, 40), (160, 255, 120), (220, 120, 255)]
@@ -59,11 +60,11 @@ def _to_pixels(xy, area, scale):
     return np.stack([cols, rows], axis=1)
 
 
-def draw_bev(points, gt_boxes, pred_boxes, pred_labels, classes, area, scale=8, title="", legend=True):
-    """A BEV tile of ``area`` = (x_min, y_min, x_max, y_max) metres at ``scale`` px / m.
+def draw_bev(points, gt_boxes, pred_boxes, pred_labels, area, scale=8, title=""):
+    """A BEV tile of ``area`` = (x_min, y_min, x_max, y_max) metres at ``scale`` px / m, ``title`` on top.
 
-    points (N, >=3); gt_boxes (G, 7); pred_boxes (P, 7) with pred_labels (P,) indexing ``classes``.
-    ``legend``: the class names, right-aligned in the title strip (a grid draws one :func:`legend_strip`).
+    points (N, >=3); gt_boxes (G, 7); pred_boxes (P, 7) with pred_labels (P,) class indices (their colours
+    are named by :func:`legend_strip`).
     """
     x_min, y_min, x_max, y_max = area
     width, height = int(round((y_max - y_min) * scale)), int(round((x_max - x_min) * scale))
@@ -89,8 +90,6 @@ def draw_bev(points, gt_boxes, pred_boxes, pred_labels, classes, area, scale=8, 
         centre = _to_pixels(np.asarray(box[None, :2]), area, scale)[0]
         front = corners[:2].mean(axis=0)
         draw.line([tuple(centre), tuple(front)], fill=colour, width=line)
-    if legend:
-        _draw_legend(draw, [(name, _class_colour(label)) for label, name in enumerate(classes)], width)
     return image
 
 
@@ -98,19 +97,16 @@ def _class_colour(label):
     return CLASS_COLOURS[int(label) % len(CLASS_COLOURS)]
 
 
-def _draw_legend(draw, entries, width):
-    """(name, colour) entries as coloured words, right-aligned on the top line of ``draw``'s image."""
+def legend_strip(classes, width):
+    """A dark strip ``width`` px wide that names, right-aligned, the ground truth (white) and each class in
+    its colour."""
+    strip = Image.new("RGB", (width, TITLE_HEIGHT), BACKGROUND)
+    draw = ImageDraw.Draw(strip)
     x = width - 4
-    for name, colour in reversed(entries):
+    for name, colour in reversed([("ground truth", GT_COLOUR)] +
+                                 [(name, _class_colour(label)) for label, name in enumerate(classes)]):
         x -= draw.textlength(name) + 6
         draw.text((x, 1), name, fill=colour)
-
-
-def legend_strip(classes, width):
-    """A dark strip ``width`` px wide that names the ground truth (white) and each class in its colour."""
-    strip = Image.new("RGB", (width, TITLE_HEIGHT), BACKGROUND)
-    entries = [("ground truth", GT_COLOUR)] + [(name, _class_colour(label)) for label, name in enumerate(classes)]
-    _draw_legend(ImageDraw.Draw(strip), entries, width)
     return strip
 
 
@@ -166,8 +162,8 @@ def render_bev_grid(models, scans, score_thr=0.3, scale=8, cfg_options=None):
         tiles = []
         for name, model in detectors:
             boxes, labels = predict_boxes(model, scan, score_thr)
-            tiles.append(np.asarray(draw_bev(points, gt_boxes, boxes, labels, classes, area, scale,
-                                             f"{name}: {os.path.basename(scan)}", legend=False)))
+            tiles.append(np.asarray(draw_bev(points, gt_boxes, boxes, labels, area, scale,
+                                             f"{name}: {os.path.basename(scan)}")))
         rows.append(np.concatenate(tiles, axis=1))
     grid = np.concatenate(rows, axis=0)
     return Image.fromarray(np.concatenate([np.asarray(legend_strip(classes, grid.shape[1])), grid], axis=0))
@@ -217,7 +213,7 @@ def render_local_graphs(config, scans, examples=5, scale=8, cfg_options=None):
         feature = recorder.records[path]
         rows, _, centres, weights, neighbours = distiller.teacher_graphs(feature, data, path)
         xy = _row_positions(feature, data["inputs"].get("voxels"), cfg).numpy()
-        image = draw_bev(points, [], [], [], [], area, scale,
+        image = draw_bev(points, [], [], [], area, scale,
                          f"{os.path.basename(scan)}: {len(centres)} centres of {len(rows)}, K = {neighbours.shape[1]}")
         draw = ImageDraw.Draw(image)
         brightness = (weights / weights.max()).sqrt().numpy()  # sqrt: the many light centres stay visible
