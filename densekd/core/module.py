@@ -22,10 +22,9 @@ STUDENT_PREFIX = "student."
 
 def load_state_dict_file(path, what="checkpoint", hint=""):
     """Load a densekd/Lightning or native OpenMMLab checkpoint's weights (``weights_only``)."""
-    if not os.path.isfile(path):
-        raise MissingFile(f"{what} not found: {path}" + (f" — {hint}" if hint else ""))
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return ckpt.get("state_dict", ckpt)
+    from .checkpoint import load_checkpoint, state_dict_of
+
+    return state_dict_of(load_checkpoint(path, what, hint), path, what)
 
 
 def _keep_metadata(state, source, prefix=""):
@@ -85,6 +84,17 @@ def load_matching(model, state):
                              state)
     model.load_state_dict(matched, strict=False)
     return matched
+
+
+def load_exactly(model, state, what, todo):
+    """Load ``state`` into ``model`` (strict); entries that do not fit raise one line naming their groups."""
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    reshaped = sorted(k for k in own if k in state and getattr(own[k], "shape", 0) != getattr(state[k], "shape", 0))
+    if missing or unexpected or reshaped:
+        raise InvalidValue(f"{what} does not fit the model: missing {_group_names(missing)}; not in the model: "
+                           f"{_group_names(unexpected)}; of another shape: {_group_names(reshaped)} — {todo}")
+    model.load_state_dict(state, strict=True)
 
 
 def load_pretrained_student(student, checkpoint):
@@ -172,7 +182,9 @@ def build_teacher(teacher_cfg):
     hint = f"train the teacher first with `python tools/train.py {source}`" \
         if "config" in teacher_cfg else "train the teacher first"
     state = strip_prefix(load_state_dict_file(checkpoint, "teacher checkpoint", hint), STUDENT_PREFIX)
-    teacher.load_state_dict(state, strict=True)
+    load_exactly(teacher, state, f"teacher checkpoint {checkpoint}",
+                 f"give a checkpoint of the model that {source} builds (a student's or another width's does not "
+                 "fit), or set teacher.config to the config it was trained with")
     teacher.requires_grad_(False)
     return teacher.eval()
 
