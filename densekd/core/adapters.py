@@ -3,12 +3,21 @@
 With the input width left as None the adapter uses a lazy layer, which learns its input width at the
 first forward; run one forward (e.g. on a dummy batch) before building the optimizer.
 """
+import torch.nn.functional as F
 from torch import nn
 
 from densekd.core.registry import MODELS
 from .errors import InvalidValue
 
-__all__ = ["ConvAdapter", "LinearAdapter"]
+__all__ = ["ConvAdapter", "LinearAdapter", "resize_like"]
+
+
+def resize_like(student, teacher):
+    """A student map (N, C, h, w) at the teacher's spatial size (N, C, H, W), bilinear; other shapes as they are.
+    Maps differ in size when the two models pad (or voxelize) their inputs differently."""
+    if student.dim() != 4 or teacher.dim() != 4 or student.shape[-2:] == teacher.shape[-2:]:
+        return student
+    return F.interpolate(student, size=teacher.shape[-2:], mode="bilinear", align_corners=False)
 
 
 @MODELS.register_module()

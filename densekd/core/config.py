@@ -1,12 +1,16 @@
 """Loading densekd configs (mmengine Python configs) with errors that say what to do."""
 import difflib
+import glob
+import importlib
 import os
 
 from mmengine.config import Config, DictAction
 
 from .errors import InvalidValue, MissingFile, UnknownKey
 
-__all__ = ["load_config", "apply_overrides", "DictAction", "default_work_dir", "config_classes", "dataset_meta"]
+__all__ = ["load_config", "resolve_config_path", "apply_overrides", "DictAction", "default_work_dir", "config_classes",
+           "dataset_meta"]
+ZOO_SEPARATOR = "::"  # `mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py`: a config shipped inside a library
 NEW_KEY_PREFIX = "+"  # `--cfg-options +trainer.max_time=...`: add a key the config does not have, on purpose
 # Keys densekd reads when a config has them: an override may set them without the prefix.
 OPTIONAL_KEYS = {"load_from", "work_dir", "seed", "train_cfg.val_interval", "train_cfg.checkpoint_interval",
@@ -14,7 +18,9 @@ OPTIONAL_KEYS = {"load_from", "work_dir", "seed", "train_cfg.val_interval", "tra
 
 
 def load_config(path, cfg_options=None, required=("model", "train_cfg")):
-    """Read an mmengine config file, apply ``--cfg-options`` overrides, check the ``required`` keys."""
+    """Read an mmengine config file (a path or a zoo name, see :func:`resolve_config_path`), apply
+    ``--cfg-options`` overrides, check the ``required`` keys."""
+    path = resolve_config_path(path)
     if not os.path.isfile(path):
         raise MissingFile(f"config file not found: {path} — run from the repository root; "
                           "configs live under configs/")
@@ -33,6 +39,29 @@ def load_config(path, cfg_options=None, required=("model", "train_cfg")):
                     "(max_iters, val_interval)") if key in ("model", "train_cfg") else f"add a '{key}' entry"
             raise UnknownKey(f"config {path} has no '{key}': {hint}")
     return cfg
+
+
+def resolve_config_path(name):
+    """The file of a config: ``name`` itself, or for a model-zoo name (``mmdet::faster_rcnn/x.py``,
+    ``mmseg::...``, ``mmdet3d::...``) the file that the installed library ships (its ``.mim/configs``)."""
+    if ZOO_SEPARATOR not in name:
+        return name
+    package, _, relative = name.partition(ZOO_SEPARATOR)
+    try:
+        library = importlib.import_module(package)
+    except ImportError:
+        raise MissingFile(f"zoo config {name}: the library '{package}' is not installed — install it, or give "
+                          "the config as a file path") from None
+    root = os.path.join(os.path.dirname(library.__file__), ".mim", "configs")
+    path = os.path.join(root, relative)
+    if not os.path.isfile(path):
+        shipped = [os.path.relpath(p, root) for p in glob.glob(os.path.join(root, "**", "*.py"), recursive=True)]
+        close = difflib.get_close_matches(relative, shipped, n=3, cutoff=0.6)
+        hint = f"close names: {', '.join(package + ZOO_SEPARATOR + c for c in close)}" if close else \
+            f"list them with: ls {root}"
+        raise MissingFile(f"zoo config not found: {name} ({package} {getattr(library, '__version__', '')} ships "
+                          f"no configs/{relative}); {hint}")
+    return path
 
 
 def apply_overrides(cfg, options):
@@ -109,7 +138,7 @@ def _dotted_keys(node, prefix=""):
 
 
 def default_work_dir(config_path):
-    """``work_dirs/<config name>``, the mmdet convention."""
+    """``work_dirs/<config name>``, the mmdet convention (for a zoo name too)."""
     return os.path.join("work_dirs", os.path.splitext(os.path.basename(config_path))[0])
 
 

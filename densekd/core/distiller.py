@@ -3,6 +3,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import InvalidValue, UnknownKey
+from .adapters import resize_like
 from .losses import warmup_factor
 from .registry import MODELS, build
 
@@ -18,6 +19,8 @@ class Distiller(nn.Module):
 
     # True when materialize() must see real feature shapes (one dummy forward at build time).
     lazy = False
+    # True when student and teacher rows (voxel features) are paired one to one: both models must voxelize alike.
+    pairs_voxel_rows = False
 
     def __init__(self, student_features, teacher_features, loss_weights, warmup_iters=0):
         super().__init__()
@@ -57,7 +60,8 @@ class FeatureMimicDistiller(Distiller):
     ``adapter`` is given (its output width is taken from the teacher feature), else the widths
     must already match. With ``normalize``, both sides are standardised per sample and channel
     over H x W first (as in PKD, Cao et al. 2022), so the loss does not depend on the teacher's
-    activation scale. The per-pair losses are summed into ``loss_mimic``.
+    activation scale. A student map of another size than the teacher's (the two pad their inputs
+    differently) is resized to it. The per-pair losses are summed into ``loss_mimic``.
 
     The adapters' widths come from one dummy forward at build time, or from ``channels``, a list of
     ``(student, teacher)`` widths per pair (models whose input is not an image, e.g. point clouds).
@@ -108,6 +112,8 @@ class FeatureMimicDistiller(Distiller):
     def compute_losses(self, student_feats, teacher_feats, data):
         total = 0
         for adapter, s, t in zip(self.adapters, self.student_features, self.teacher_features):
-            student, teacher = self._standardise(adapter(student_feats[s])), self._standardise(teacher_feats[t])
+            teacher = teacher_feats[t]
+            student = self._standardise(resize_like(adapter(student_feats[s]), teacher))
+            teacher = self._standardise(teacher)
             total = total + self.loss(student, teacher)
         return dict(loss_mimic=total)

@@ -17,23 +17,25 @@ For each recorded feature pair and each scene of the batch:
 
 Features are either voxel / pillar vectors (P, C) — their scene is column 0 of the batch's voxel
 coordinates, ``data['inputs']['voxels']['coors']``, as mmdet3d's voxelizing data preprocessor makes
-them — or BEV maps (B, C, H, W), one scene per map. Student and teacher must see the same voxels
-(the teacher runs on the student's preprocessed batch; the same voxel grid in both configs).
+them — or BEV maps (B, C, H, W), one scene per map. Voxel vectors are paired row to row, so student and
+teacher must voxelize alike (a pair whose data preprocessors differ is refused); a student BEV map of
+another size than the teacher's (another voxel size or range) is resized to it.
 
-Departures from the reference code (README fidelity list): centres and neighbours are taken per scene
+Departures from the reference code (docs/det3d.md, fidelity list): centres and neighbours are taken per scene
 (the reference picks 6000 centres over the whole batch and searches neighbours across scenes); the
 reweighting softmax runs over each scene's centres for every importance kind (for SECOND the reference
 takes it over a size-1 dimension: no reweighting); N, K and the temperature come from the config.
 The teacher's adapter is a fixed random Conv-BN-ReLU by default (``train_teacher_adapter=False``): with
 both adapters trained, as in the reference, the two sides learn to agree with each other instead of the
 student learning the teacher — on the demo the loss fell to 0.0003 within 700 steps (0.025 with the
-teacher's side fixed) and the student ended below the one trained alone (README fidelity list).
+teacher's side fixed) and the student ended below the one trained alone (docs/det3d.md, fidelity list).
 ``train_teacher_adapter=True`` is the reference's way.
 The teacher's side never carries gradient into the teacher.
 """
 import torch
 from torch import nn
 
+from densekd.core.adapters import resize_like
 from densekd.core.distiller import Distiller
 from densekd.core.graph import EdgeConv, knn_within_groups
 from densekd.core.losses import mse_loss
@@ -88,6 +90,7 @@ class LocalGraphDistiller(Distiller):
         self.teacher_adapters = nn.ModuleList(EdgeConv(c, w, edge) for c, w in zip(teacher_channels, widths))
         self.teacher_adapters.requires_grad_(train_teacher_adapter)
         self.train_teacher_adapter = train_teacher_adapter
+        self.pairs_voxel_rows = importance == "points_per_voxel"  # pillar / voxel features, not BEV maps
 
     def extra_repr(self):
         return (f"N={self.num_centres}, K={self.num_neighbours}, importance={self.importance!r}, "
@@ -142,7 +145,7 @@ class LocalGraphDistiller(Distiller):
 
     def pair_loss(self, index, student, teacher, data):
         s_path, t_path = self.student_features[index], self.teacher_features[index]
-        s_rows, s_groups = self._rows(student, data, s_path)
+        s_rows, s_groups = self._rows(resize_like(student, teacher), data, s_path)
         t_rows, groups, centres, weights, neighbours = self.teacher_graphs(teacher, data, t_path)
         if len(s_rows) != len(t_rows) or not torch.equal(s_groups, groups):
             raise InvalidValue(f"student feature '{s_path}' has {len(s_rows)} rows and teacher feature '{t_path}' "

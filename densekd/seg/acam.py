@@ -11,7 +11,7 @@ For one distilled map (teacher ``F_T``, student ``F_S`` mapped to the teacher's 
    the mask sums (averaged over masks, images and levels), plus a Dice diversity loss on the masks:
    ``L = L_task + alpha (L_spatial + L_channel) + lambda L_div``.
 
-Choices where the paper leaves room (each is also in the README's fidelity list):
+Choices where the paper leaves room (each is also in docs/acam_kd.md's fidelity list):
 
 - Attention runs through ``F.scaled_dot_product_attention`` with Q, K, V zero-padded to one
   contiguous head width, so that PyTorch's fused kernels (flash / memory-efficient: memory O(HW))
@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from densekd.core.adapters import resize_like
 from densekd.core.distiller import Distiller
 from densekd.core.losses import dice_diversity_loss
 from densekd.core.masks import LearnableSelectionMasks
@@ -54,7 +55,7 @@ class StudentTeacherCrossAttention(nn.Module):
     ``kv_pool`` > 1 average-pools the key/value side by that factor (memory for huge maps).
     ``residual`` adds the query map to the output (not in the paper's description: every output
     position is a convex combination of the same V rows, so without it the fused map — and the
-    spatial masks made from it — can lose the positions' differences; see the README).
+    spatial masks made from it — can lose the positions' differences; see docs/acam_kd.md).
     """
 
     sides = ("teacher", "student")
@@ -169,10 +170,7 @@ class ACAMDistiller(Distiller):
 
     def align(self, pair, student, teacher):
         """The student map in the teacher's width and size: (N, Cs, h, w) -> (N, Ct, H, W)."""
-        aligned = pair["align"](student)
-        if aligned.shape[-2:] != teacher.shape[-2:]:
-            aligned = F.interpolate(aligned, size=teacher.shape[-2:], mode="bilinear", align_corners=False)
-        return aligned
+        return resize_like(pair["align"](student), teacher)
 
     def level_masks(self, pair, teacher, aligned):
         """The fused map's masks: ``{'spatial': (N, M, H, W), 'channel': (N, M, C)}``."""
