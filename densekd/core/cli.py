@@ -1,7 +1,19 @@
 """What every densekd command line shares: deliberate errors as one line, ``--debug`` for the traceback."""
 import sys
 
+from .config import DictAction
 from .errors import DensekdError
+
+
+def add_training_options(parser):
+    """The options of every command line that trains (``tools/train.py``, ``tools/distill.py``)."""
+    parser.add_argument("--work-dir", help="default: work_dirs/<config name>")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
+                        help="override config entries, e.g. train_cfg.max_iters=100")
+    parser.add_argument("--resume", nargs="?", const="last", default=None,
+                        help="resume from CKPT, or from WORK_DIR/last.ckpt when no path is given")
+    parser.add_argument("--devices", type=int, default=None, help="devices per node")
+    parser.add_argument("--accelerator", choices=["cpu", "gpu", "auto"], default=None)
 
 
 def run(main):

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from conftest import MIMIC_CFG, REPO, STUDENT_CFG, as_argv, data_options, load_tool
+from densekd import DistillModule
+from densekd.core.config import load_config
 
 train_tool = load_tool("train")
 
@@ -43,8 +45,7 @@ def test_two_distillation_steps_train_the_student_and_not_the_teacher(distilled_
     bn_means = [k for k in original if k.endswith("running_mean")]
     assert bn_means  # the check above covered BN running statistics
     # ... while the student's BN statistics did move
-    student_fresh = train_tool.DistillModule.from_config(
-        train_tool.load_config(MIMIC_CFG), with_teacher=False).student.state_dict()
+    student_fresh = DistillModule.from_config(load_config(MIMIC_CFG), with_teacher=False).student.state_dict()
     moved = [k for k in student_fresh if k.endswith("running_mean")
              and not torch.equal(student_fresh[k], module.student.state_dict()[k])]
     assert moved
