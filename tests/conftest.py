@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny generated shapes dataset and the demo configs pointed at it."""
 import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -75,9 +76,101 @@ def data_options(root, iters=2, **extra):
     return options
 
 
+COCO_SIZE = 128  # training / test Resize scale of COCO configs in tests (the shapes images are 160x160)
+STREET_IMAGE = (64, 128)  # (h, w) of the generated street scenes
+CROP = (32, 64)  # (h, w) of the training crops, as mmseg's crop_size: R101-d8 at 4x8 logits
+OBJECT_SAMPLE = 2  # the ObjectSample step's index in every KITTI train pipeline here
+
+
+def det_options(root, iters=2, **extra):
+    """``--cfg-options`` for a quick run of a COCO config on ``root``."""
+    options = quick_run_options(root, iters, os.path.join(root, "annotations", "instances_val2017.json"))
+    options.update({
+        # mmdet's coco_detection pipelines: train 0 load, 1 annotations, 2 Resize, ...; test 0 load, 1 Resize
+        "train_dataloader.dataset.pipeline.2.scale": f"({COCO_SIZE},{COCO_SIZE})",
+        "val_dataloader.dataset.pipeline.1.scale": f"({COCO_SIZE},{COCO_SIZE})",
+        "test_dataloader.dataset.pipeline.1.scale": f"({COCO_SIZE},{COCO_SIZE})",
+        "model.backbone.init_cfg": None,
+        "train_cfg.log_interval": 1,
+    })
+    options.update(extra)
+    return options
+
+
+def seg_options(root, iters=2, pretrained=False, **extra):
+    """``--cfg-options`` for a quick run of a Cityscapes config on ``root``."""
+    h, w = CROP
+    img_h, img_w = STREET_IMAGE
+    options = quick_run_options(root, iters)
+    options.update({
+        # mmseg's cityscapes pipeline: 0 load, 1 annotations, 2 RandomResize (x ratio_range 0.5..2),
+        # 3 RandomCrop, ...
+        "train_dataloader.dataset.pipeline.2.scale": f"({img_w},{img_h})",
+        "train_dataloader.dataset.pipeline.3.crop_size": f"({h},{w})",
+        # test pipeline: 0 load, 1 Resize, ...
+        "val_dataloader.dataset.pipeline.1.scale": f"({img_w},{img_h})",
+        "test_dataloader.dataset.pipeline.1.scale": f"({img_w},{img_h})",
+        "model.data_preprocessor.size": f"({h},{w})",
+        "train_cfg.log_interval": 1,
+    })
+    if not pretrained:
+        options["model.pretrained"] = None
+    options.update(extra)
+    return options
+
+
+def kitti_options(config, root, iters=2, **extra):
+    """``--cfg-options`` for a quick run of ``config`` on the KITTI-layout ``root`` (KITTI's configs wrap
+    the train set in a RepeatDataset, the demo's do not)."""
+    train = "train_dataloader.dataset" + ("" if config.startswith("configs/demo/") else ".dataset")
+    sampler = f"{train}.pipeline.{OBJECT_SAMPLE}.db_sampler"
+    options = {f"{train}.data_root": root, f"{sampler}.data_root": root,
+               f"{sampler}.info_path": root + "kitti_dbinfos_train.json"}
+    for split in ("val", "test"):
+        options.update({f"{split}_dataloader.dataset.data_root": root, f"{split}_dataloader.num_workers": 0,
+                        f"{split}_evaluator.ann_file": root + "kitti_infos_val.json"})
+    options.update({"train_dataloader.batch_size": 1, "train_dataloader.num_workers": 0,
+                    "train_cfg.max_iters": iters, "train_cfg.val_interval": 1000,
+                    "train_cfg.checkpoint_interval": 1000, "train_cfg.log_interval": 1})
+    options.update(extra)
+    return options
+
+
 def as_argv(options):
     """``{'a.b': 1}`` -> ``['--cfg-options', 'a.b=1']``."""
     return ["--cfg-options", *[f"{k}={v}" for k, v in options.items()]] if options else []
+
+
+def parsed(options):
+    """``options`` as the command lines parse them (``'(128,128)'`` -> ``(128, 128)``)."""
+    import argparse
+
+    from densekd.core.config import DictAction
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={})
+    return parser.parse_args(as_argv(options)).cfg_options
+
+
+@pytest.fixture(scope="session")
+def coco_root(shapes_root, tmp_path_factory):
+    """``shapes_root`` in the COCO 2017 layout, its categories renamed to the first COCO classes."""
+    from mmdet.datasets import CocoDataset
+
+    coco_classes = CocoDataset.METAINFO["classes"]
+    root = tmp_path_factory.mktemp("coco")
+    (root / "annotations").mkdir()
+    for split in ("train", "val"):
+        shutil.copytree(os.path.join(shapes_root, split), root / f"{split}2017")
+        with open(os.path.join(shapes_root, "annotations", f"instances_{split}.json")) as f:
+            coco = json.load(f)
+        # in id order, so that mmdet's cat2label (position among the names found) is the COCO label
+        coco["categories"] = sorted(coco["categories"], key=lambda c: c["id"])
+        for index, category in enumerate(coco["categories"]):
+            category.update(name=coco_classes[index], supercategory="coco")
+        with open(root / "annotations" / f"instances_{split}2017.json", "w") as f:
+            json.dump(coco, f)
+    return str(root)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,6 @@
 # Baseline next to PointDistiller: plain feature mimicking on the same pillar features (MSE between the
 # teacher's 32 channels and the student's 16 through a 1x1 conv + BN, vector by vector).
-_base_ = ['./pointpillars_student_lidar.py']
+_base_ = ['./pointpillars_student_lidar.py', '../_base_/distill/mimic_pillars.py']
 teacher = dict(config='configs/demo/pointpillars_teacher_lidar.py',
                checkpoint='work_dirs/pointpillars_teacher_lidar/last.ckpt')
-distiller = dict(type='FeatureMimicDistiller', student_features=['voxel_encoder'], teacher_features=['voxel_encoder'],
-                 adapter=dict(type='ConvAdapter'), channels=[(16, 32)], loss=dict(type='FeatureMSELoss'),
-                 loss_weight=1.0)
+distiller = dict(channels=[(16, 32)])

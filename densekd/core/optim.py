@@ -62,3 +62,42 @@ class _LRFactor:
 def build_lr_scheduler(optimizer, max_iters, **schedule):
     """A LambdaLR stepped once per iteration (see :func:`lr_factor` for the settings)."""
     return LambdaLR(optimizer, _LRFactor(max_iters, **schedule))
+
+
+def lr_schedule_from_mmengine(param_scheduler, base_lr, iters_per_epoch):
+    """densekd's ``lr_schedule`` for an mmengine ``param_scheduler`` list (a zoo config's), with epochs turned
+    into iterations: LinearLR warm-up, then MultiStepLR (step), PolyLR (poly), CosineAnnealingLR (cosine) or
+    mmdet3d's two-phase cosine one-cycle (cyclic). Momentum schedulers are left out (densekd does not cycle
+    momentum); any other scheduler is refused, naming it."""
+    def iters(value, by_epoch):
+        return int(round(value * iters_per_epoch)) if by_epoch else int(value)
+
+    def min_ratio(scheduler):
+        if "eta_min_ratio" in scheduler:
+            return scheduler["eta_min_ratio"]
+        return scheduler.get("eta_min", 0.0) / base_lr
+
+    lr_steps = [s for s in (param_scheduler or []) if "Momentum" not in s["type"]]
+    schedule = dict(policy="constant")
+    cosines = [s for s in lr_steps if s["type"] == "CosineAnnealingLR"]
+    for scheduler in lr_steps:
+        kind, by_epoch = scheduler["type"], scheduler.get("by_epoch", True)
+        if kind == "LinearLR":
+            schedule.update(warmup_iters=iters(scheduler.get("end", 0), by_epoch),
+                            warmup_ratio=scheduler.get("start_factor", 1 / 3))
+        elif kind == "MultiStepLR":
+            schedule.update(policy="step", milestones=[iters(m, by_epoch) for m in scheduler["milestones"]],
+                            gamma=scheduler.get("gamma", 0.1))
+        elif kind == "PolyLR":
+            schedule.update(policy="poly", power=scheduler.get("power", 1.0), min_ratio=min_ratio(scheduler))
+        elif kind == "CosineAnnealingLR" and len(cosines) == 1:
+            schedule.update(policy="cosine", min_ratio=min_ratio(scheduler))
+        elif kind == "CosineAnnealingLR" and len(cosines) == 2 and min_ratio(cosines[0]) > 1:
+            if scheduler is cosines[0]:  # up to the peak, then down: mmdet3d's cyclic-40e
+                up, down = cosines
+                schedule.update(policy="cyclic", peak_ratio=min_ratio(up), min_ratio=min_ratio(down),
+                                up_fraction=round(up["end"] / down["end"], 4))
+        elif kind != "ConstantLR" or scheduler.get("factor", 1.0) != 1.0:
+            raise InvalidValue(f"param_scheduler {kind} ({scheduler}) has no densekd equivalent: set lr_schedule "
+                               f"yourself (policies {POLICIES}, see densekd/core/optim.py::lr_factor)")
+    return schedule

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, as_argv, load_tool
+from conftest import REPO, as_argv, kitti_options, load_tool
 
 train_tool = load_tool("train")
 
@@ -25,26 +25,8 @@ KITTI = ["configs/det3d/pointpillars_kitti_3class.py", "configs/det3d/pointpilla
          "configs/det3d/second_kitti_3class_4x.py", "configs/det3d/second_kitti_3class_16x.py"]
 DEMO = ["configs/demo/pointpillars_student_lidar.py", "configs/demo/pointpillars_teacher_lidar.py",
         "configs/demo/second_student_lidar.py", "configs/demo/second_teacher_lidar.py"]
-OBJECT_SAMPLE = 2  # the ObjectSample step's index in every train pipeline here
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "restore_scope")  # these switch to mmdet3d
-
-
-def kitti_options(config, root, iters=2, **extra):
-    """``--cfg-options`` for a quick run of ``config`` on the KITTI-layout ``root`` (KITTI's configs wrap
-    the train set in a RepeatDataset, the demo's do not)."""
-    train = "train_dataloader.dataset" + ("" if config.startswith("configs/demo/") else ".dataset")
-    sampler = f"{train}.pipeline.{OBJECT_SAMPLE}.db_sampler"
-    options = {f"{train}.data_root": root, f"{sampler}.data_root": root,
-               f"{sampler}.info_path": root + "kitti_dbinfos_train.json"}
-    for split in ("val", "test"):
-        options.update({f"{split}_dataloader.dataset.data_root": root, f"{split}_dataloader.num_workers": 0,
-                        f"{split}_evaluator.ann_file": root + "kitti_infos_val.json"})
-    options.update({"train_dataloader.batch_size": 1, "train_dataloader.num_workers": 0,
-                    "train_cfg.max_iters": iters, "train_cfg.val_interval": 1000,
-                    "train_cfg.checkpoint_interval": 1000, "train_cfg.log_interval": 1})
-    options.update(extra)
-    return options
 
 
 def train(config, work_dir, options):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, load_tool
-from test_det3d_configs import kitti_options, logged, train
+from conftest import REPO, kitti_options, load_tool
+from test_det3d_configs import logged, train
 
 from densekd.det3d.pointdistiller import LocalGraphDistiller
 

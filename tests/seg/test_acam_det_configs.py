@@ -10,16 +10,14 @@ import json
 import math
 import os
 import re
-import shutil
 
 import pytest
 import torch
 
-from conftest import as_argv, load_tool, quick_run_options
+from conftest import as_argv, det_options, load_tool
 
 train_tool = load_tool("train")
 
-SIZE = 128  # training / test Resize scale (the shapes images are 160x160)
 TEACHERS = {"retinanet": "configs/retinanet_r101_fpn_2x_coco.py",
             "faster_rcnn": "configs/faster_rcnn_r101_fpn_2x_coco.py"}
 PLAIN = ["configs/retinanet_r101_fpn_2x_coco.py", "configs/retinanet_r50_fpn_2x_coco.py",
@@ -35,27 +33,6 @@ INHERITED = {"configs/acam_coco_retinanet_r101_r50.py": ("neck", "bbox_head"),
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="session")
-def coco_root(shapes_root, tmp_path_factory):
-    """``shapes_root`` in the COCO 2017 layout, its categories renamed to the first COCO classes."""
-    from mmdet.datasets import CocoDataset
-
-    coco_classes = CocoDataset.METAINFO["classes"]
-    root = tmp_path_factory.mktemp("coco")
-    (root / "annotations").mkdir()
-    for split in ("train", "val"):
-        shutil.copytree(os.path.join(shapes_root, split), root / f"{split}2017")
-        with open(os.path.join(shapes_root, "annotations", f"instances_{split}.json")) as f:
-            coco = json.load(f)
-        # in id order, so that mmdet's cat2label (position among the names found) is the COCO label
-        coco["categories"] = sorted(coco["categories"], key=lambda c: c["id"])
-        for index, category in enumerate(coco["categories"]):
-            category.update(name=coco_classes[index], supercategory="coco")
-        with open(root / "annotations" / f"instances_{split}2017.json", "w") as f:
-            json.dump(coco, f)
-    return str(root)
 
 
 @pytest.fixture(scope="session")
@@ -78,21 +55,6 @@ def det_teacher_ckpt(tmp_path_factory):
         return saved[kind]
 
     return get
-
-
-def det_options(root, iters=2, **extra):
-    """``--cfg-options`` for a quick run of a COCO config on ``root``."""
-    options = quick_run_options(root, iters, os.path.join(root, "annotations", "instances_val2017.json"))
-    options.update({
-        # mmdet's coco_detection pipelines: train 0 load, 1 annotations, 2 Resize, ...; test 0 load, 1 Resize
-        "train_dataloader.dataset.pipeline.2.scale": f"({SIZE},{SIZE})",
-        "val_dataloader.dataset.pipeline.1.scale": f"({SIZE},{SIZE})",
-        "test_dataloader.dataset.pipeline.1.scale": f"({SIZE},{SIZE})",
-        "model.backbone.init_cfg": None,
-        "train_cfg.log_interval": 1,
-    })
-    options.update(extra)
-    return options
 
 
 def logged(work_dir):

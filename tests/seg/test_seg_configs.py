@@ -14,12 +14,10 @@ import time
 import pytest
 import torch
 
-from conftest import as_argv, load_tool, quick_run_options
+from conftest import as_argv, load_tool, seg_options
 
 train_tool = load_tool("train")
 
-IMAGE = (64, 128)  # (h, w) of the generated scenes
-CROP = (32, 64)  # (h, w) of the training crops, as mmseg's crop_size: R101-d8 at 4x8 logits
 TEACHER_CFG = "configs/deeplabv3_r101_cityscapes.py"
 PLAIN = ["configs/deeplabv3_r101_cityscapes.py", "configs/deeplabv3_r18_cityscapes.py",
          "configs/deeplabv3_mbv2_cityscapes.py"]
@@ -47,28 +45,6 @@ def seg_teacher_ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("seg_teacher") / "deeplabv3_r101.pth"
     torch.save({"state_dict": model.state_dict()}, path)
     return str(path)
-
-
-def seg_options(root, iters=2, pretrained=False, **extra):
-    """``--cfg-options`` for a quick run of a Cityscapes config on ``root``."""
-    h, w = CROP
-    img_h, img_w = IMAGE
-    options = quick_run_options(root, iters)
-    options.update({
-        # mmseg's cityscapes pipeline: 0 load, 1 annotations, 2 RandomResize (x ratio_range 0.5..2),
-        # 3 RandomCrop, ...
-        "train_dataloader.dataset.pipeline.2.scale": f"({img_w},{img_h})",
-        "train_dataloader.dataset.pipeline.3.crop_size": f"({h},{w})",
-        # test pipeline: 0 load, 1 Resize, ...
-        "val_dataloader.dataset.pipeline.1.scale": f"({img_w},{img_h})",
-        "test_dataloader.dataset.pipeline.1.scale": f"({img_w},{img_h})",
-        "model.data_preprocessor.size": f"({h},{w})",
-        "train_cfg.log_interval": 1,
-    })
-    if not pretrained:
-        options["model.pretrained"] = None
-    options.update(extra)
-    return options
 
 
 def train(config, work_dir, options):
