@@ -3,7 +3,7 @@
 # novel classes (the headline), the 48 base and all 65. The paper's recipe: 40k iterations, 2 images
 # per GPU (8 GPUs), SGD lr 0.02, wd 2.5e-5, LR step at 30k, multi-scale training, fp16 on GPUs.
 #
-# Before training (each step names its outputs; see README "OADP on COCO"):
+# Before training (each step names its outputs; see docs/oadp.md):
 #   python tools/prepare_ov_coco.py --dataset coco
 #   python tools/build_text_embeddings.py --teacher configs/_base_/clip/vit_b32_openai.py \
 #       --vocabulary ov_coco --out data/coco/oadp/ov_coco_text.safetensors

@@ -2,7 +2,7 @@
 pictures. Re-running skips finished runs and resumes interrupted ones.
 
     python tools/demo.py                 # the first look (`make demo`): one seed, 40% schedules, ~40 min
-    python tools/demo.py --full          # the README's tables (`make demo-full`): 3 seeds, ablations, hours
+    python tools/demo.py --full          # the tables of docs/ (`make demo-full`): 3 seeds, ablations, hours
     python tools/demo.py [--wings seg lidar ov det] [--seeds 0 1 2] [--out DIR] [--jobs 2]
 
 The plan of each wing is in densekd/demo/wings.py; the runner (steps side by side, logs, ETA) in

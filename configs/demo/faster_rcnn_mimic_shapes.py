@@ -1,7 +1,7 @@
 # The demo student distilled from the demo teacher by feature mimicking on all five FPN levels:
 # a 1x1 conv adapter widens each student level to the teacher's; both sides are standardised per
 # channel (the teacher's raw activations are ~30x the task losses: unnormalised MSE at weight 1.0
-# swamped them and halved the student's mAP, see README), then MSE.
+# swamped them and halved the student's mAP, see docs/detection_demo.md), then MSE.
 _base_ = ['./faster_rcnn_student_shapes.py']
 teacher = dict(config='configs/demo/faster_rcnn_teacher_shapes.py',
                checkpoint='work_dirs/faster_rcnn_teacher_shapes/last.ckpt')

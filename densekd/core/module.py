@@ -6,13 +6,13 @@ from collections import OrderedDict
 import lightning as L
 import numpy as np
 import torch
-from mmengine.config import Config
 from mmengine.evaluator import Evaluator
 from torch import nn
 
 from .errors import Diverged, InvalidValue, MissingFile, UnknownKey
 from .data import mix_seed
 from .optim import build_lr_scheduler, build_optimizer
+from .preprocessing import check_own_preprocessing, own_preprocessing, preprocessing_differences
 from .recorder import FeatureRecorder
 from .registry import METRICS, build, use_scope
 
@@ -161,18 +161,22 @@ def check_local_weights(model_cfg):
                 "(mmseg) / model.backbone.init_cfg=None (mmdet)")
 
 
+def teacher_model_cfg(teacher_cfg):
+    """The teacher's model config: ``teacher.model``, or the ``model`` of ``teacher.config`` (a file or a zoo name)."""
+    if "model" in teacher_cfg:
+        return teacher_cfg["model"]
+    from .config import load_config, resolve_config_path
+
+    config_path = teacher_cfg["config"]
+    if not os.path.isfile(resolve_config_path(config_path)):
+        raise MissingFile(f"teacher config not found: {config_path}")
+    return load_config(config_path, required=("model",)).model
+
+
 def build_teacher(teacher_cfg):
     """Build the teacher from ``dict(config=PATH or model=DICT, checkpoint=PATH)``, frozen, eval."""
-    if "model" in teacher_cfg:
-        model_cfg = teacher_cfg["model"]
-        source = "the teacher's config"
-    else:
-        config_path = teacher_cfg["config"]
-        if not os.path.isfile(config_path):
-            raise MissingFile(f"teacher config not found: {config_path}")
-        model_cfg = Config.fromfile(config_path).model
-        source = config_path
-    teacher = build(model_cfg)
+    source = teacher_cfg.get("config", "the teacher's config")
+    teacher = build(teacher_model_cfg(teacher_cfg))
     checkpoint = teacher_cfg.get("checkpoint")
     if checkpoint is None:
         if getattr(teacher, "loads_own_weights", False):  # e.g. a CLIP teacher from its own config
@@ -205,12 +209,15 @@ class DistillModule(L.LightningModule):
 
     Without ``teacher`` and ``distiller`` it simply trains the student (used for teachers and
     baselines). The teacher is frozen, outside the optimizer, run under ``torch.no_grad()``, kept
-    in eval mode whatever Lightning asks, and never written into checkpoints.
+    in eval mode whatever Lightning asks, and never written into checkpoints. It reads the student's
+    preprocessed inputs, unless ``teacher_preprocessing`` names settings in which its ``data_preprocessor``
+    differs (e.g. ``['mean', 'std']``): then it preprocesses the same augmented batch itself.
     """
 
     def __init__(self, student: nn.Module, teacher: nn.Module = None, distiller: nn.Module = None,
                  optim_wrapper=None, lr_schedule=None, max_iters=1, evaluators=None, seed=0,
-                 teacher_forward="extract_feat", student_forward="extract_feat", dummy_input_size=(64, 64)):
+                 teacher_forward="extract_feat", student_forward="extract_feat", dummy_input_size=(64, 64),
+                 teacher_preprocessing=()):
         super().__init__()
         if (teacher is None) != (distiller is None):
             raise InvalidValue("give both a teacher and a distiller, or neither (plain training)")
@@ -219,8 +226,10 @@ class DistillModule(L.LightningModule):
         self.teacher = teacher
         self.teacher_forward = teacher_forward
         self.student_forward = student_forward  # reaches every recorded student feature (build-time check)
+        self.teacher_preprocessing = list(teacher_preprocessing)
         if teacher is not None:
             teacher.requires_grad_(False)
+            check_own_preprocessing(self.teacher_preprocessing, student, teacher, distiller)
             self.student_recorder = FeatureRecorder(student, distiller.student_features)
             self.teacher_recorder = FeatureRecorder(teacher, distiller.teacher_features)
             if distiller.lazy:
@@ -252,6 +261,10 @@ class DistillModule(L.LightningModule):
         if init_weights and cfg.get("load_from"):
             print(load_pretrained_student(student, cfg.load_from), flush=True)
         teacher = build_teacher(cfg.teacher) if distill else None
+        differences = preprocessing_differences(cfg.model, teacher_model_cfg(cfg.teacher)) if distill else []
+        if differences:
+            print(f"the teacher preprocesses each batch itself: its data_preprocessor differs from the student's in "
+                  f"{', '.join(differences)}", flush=True)
         if init_weights and teacher is not None and cfg.get("inherit_from_teacher"):
             print(inherit_teacher_weights(student, teacher, cfg.inherit_from_teacher), flush=True)
         return cls(
@@ -265,6 +278,7 @@ class DistillModule(L.LightningModule):
             seed=cfg.get("seed", 0),
             teacher_forward=cfg.get("teacher_forward", "extract_feat"),
             student_forward=cfg.get("student_forward", "extract_feat"),
+            teacher_preprocessing=differences,
         )
 
     # --- the teacher stays frozen -------------------------------------------------------------
@@ -326,7 +340,8 @@ class DistillModule(L.LightningModule):
             distill_losses = {}
         else:
             with torch.no_grad(), self.teacher_recorder:
-                self._run_teacher(data["inputs"], data["data_samples"])
+                teacher_data = own_preprocessing(self.teacher, batch) if self.teacher_preprocessing else data
+                self._run_teacher(teacher_data["inputs"], teacher_data["data_samples"])
             with self.student_recorder:
                 losses = self.student.loss(data["inputs"], data["data_samples"])
             distill_losses = self.distiller(self.student_recorder.records,

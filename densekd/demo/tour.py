@@ -16,9 +16,9 @@ FIRST_LOOK_SCALE = 0.4  # of each config's schedule: the first look fits in 45 m
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="tools/demo.py", description="densekd's embedded demo. The first look (default): one seed of each "
-        "wing's headline comparison at 40%% of the configs' schedules, ~40 min on 2 CPU cores. --full: the README's "
+        "wing's headline comparison at 40%% of the configs' schedules, ~40 min on 2 CPU cores. --full: the docs' "
         "tables (3 seeds, the other rows and the ablations, full schedules, the detection demo too).")
-    parser.add_argument("--full", action="store_true", help="the README's tables: --seeds 0 1 2 --ablation-seeds 0, "
+    parser.add_argument("--full", action="store_true", help="the tables of docs/: --seeds 0 1 2 --ablation-seeds 0, "
                         "full schedules, every wing (default out: work_dirs/demo_full)")
     parser.add_argument("--wings", nargs="+", choices=WINGS, help=f"which wings (default: {' '.join(FIRST_LOOK)}; "
                         f"with --full: {' '.join(WINGS)})")

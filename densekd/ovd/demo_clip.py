@@ -70,7 +70,7 @@ SCENE_TEMPLATES = tuple(t for t in VILD_TEMPLATES if " a {}" in t or t.startswit
 
 @dataclass
 class DemoClipRecipe:
-    """The pretraining hyper-parameters; the defaults are the recipe the README records."""
+    """The pretraining hyper-parameters; the defaults are the recipe docs/oadp.md records."""
 
     steps: int = 720  # optimiser steps
     batch_size: int = 128  # views per step
