@@ -390,7 +390,7 @@ class DistillModule(L.LightningModule):
 
     def _finish_eval(self, prefix):
         metrics = self.evaluator.evaluate(self._eval_size)
-        self.eval_metrics = metrics
+        self.eval_metrics, self.eval_iteration = metrics, self.global_step
         for name, value in metrics.items():
             if isinstance(value, (int, float)):
                 self.log(f"{prefix}/{name}", float(value), sync_dist=False, rank_zero_only=False)

@@ -8,6 +8,7 @@ import lightning as L
 from .data import DataModule
 from .errors import MissingFile
 from .module import DistillModule
+from .report import json_safe
 from .trainer import build_trainer, last_checkpoint
 
 
@@ -42,8 +43,18 @@ def train(cfg, config_path, work_dir, resume=None, devices=None, accelerator=Non
         write_summary(diverged=str(err))
         raise
     trainer.save_checkpoint(last_checkpoint(work_dir))  # the final state, whatever the interval
-    write_summary()
+    write_summary(**last_validation(module))
     if trainer.is_global_zero:
         print(f"trained {trainer.global_step} iterations in {time.perf_counter() - start:.0f} s; "
               f"checkpoint: {last_checkpoint(work_dir)}")
     return trainer
+
+
+def last_validation(module):
+    """``{'val_metrics': {...}, 'val_iteration': N}`` of the run's last validation (the tuning split's
+    scores, which tools/tune.py ranks settings by); ``{}`` when it never validated."""
+    metrics = getattr(module, "eval_metrics", None)
+    if metrics is None:
+        return {}
+    numbers = {k: v for k, v in json_safe(metrics).items() if v is None or isinstance(v, (int, float))}
+    return dict(val_metrics=numbers, val_iteration=module.eval_iteration)
