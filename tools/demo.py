@@ -2,11 +2,11 @@
 pictures. Re-running skips finished runs and resumes interrupted ones.
 
     python tools/demo.py                 # the first look (`make demo`): one seed, 40% schedules, ~40 min
-    python tools/demo.py --full          # the tables of docs/ (`make demo-full`): 3 seeds, ablations, hours
-    python tools/demo.py [--wings seg lidar ov det] [--seeds 0 1 2] [--out DIR] [--jobs 2]
+    python tools/demo.py --full          # the tables of docs/ (`make demo-full`): tuning grids, 5 paired seeds, ablations, many hours
+    python tools/demo.py [--wings seg lidar ov det] [--seeds 1 2 3 4 5] [--out DIR] [--jobs 2]
 
 The plan of each wing is in densekd/demo/wings.py; the runner (steps side by side, logs, ETA) in
-densekd/demo/runner.py.
+densekd/core/runner.py.
 """
 from densekd.core.cli import run
 from densekd.demo.tour import main

@@ -4,3 +4,6 @@
 _base_ = ['./faster_rcnn_student_shapes.py', '../_base_/distill/acam_fpn.py']
 teacher = dict(config='configs/demo/faster_rcnn_teacher_shapes.py',
                checkpoint='work_dirs/faster_rcnn_teacher_shapes/last.ckpt')
+# tools/tune.py and `make demo-full`: the loss weight alpha x the diversity weight lambda (the paper's
+# alpha = lambda = 1 always a point).
+tuning = dict(metric='coco/bbox_mAP', grid={'distiller.alpha': [0.1, 0.3, 1.0], 'distiller.lambda_div': [0.1, 1.0]})

@@ -15,3 +15,5 @@ distiller = dict(
     normalize=True,
     loss_weight=1.0,
     warmup_iters=50)
+# tools/tune.py and `make demo-full`: the protocol's grid (the config's own weight, 1.0, always a point).
+tuning = dict(metric='coco/bbox_mAP', grid={'distiller.loss_weight': [0.1, 0.3, 1.0, 3.0, 10.0]})

@@ -4,3 +4,6 @@ _base_ = ['./pointpillars_student_lidar.py', '../_base_/distill/mimic_pillars.py
 teacher = dict(config='configs/demo/pointpillars_teacher_lidar.py',
                checkpoint='work_dirs/pointpillars_teacher_lidar/last.ckpt')
 distiller = dict(channels=[(16, 32)])
+# tools/tune.py and `make demo-full`: the protocol's grid (the config's own weight, 1.0, always a point).
+tuning = dict(metric='Kitti metric/pred_instances_3d/KITTI/Overall_3D_AP40_moderate',
+              grid={'distiller.loss_weight': [0.1, 0.3, 1.0, 3.0, 10.0]})

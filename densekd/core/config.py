@@ -9,7 +9,7 @@ from mmengine.config import Config, DictAction
 from .errors import InvalidValue, MissingFile, UnknownKey
 
 __all__ = ["load_config", "resolve_config_path", "apply_overrides", "DictAction", "default_work_dir", "config_classes",
-           "dataset_meta"]
+           "dataset_meta", "config_value", "check_key_exists"]
 ZOO_SEPARATOR = "::"  # `mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py`: a config shipped inside a library
 NEW_KEY_PREFIX = "+"  # `--cfg-options +trainer.max_time=...`: add a key the config does not have, on purpose
 # Keys densekd reads when a config has them: an override may set them without the prefix.
@@ -72,7 +72,7 @@ def apply_overrides(cfg, options):
         if key.startswith(NEW_KEY_PREFIX):
             key = key[len(NEW_KEY_PREFIX):]
         elif key not in OPTIONAL_KEYS:
-            _check_key_exists(cfg, key)
+            check_key_exists(cfg, key)
         key, value = _as_whole_list(cfg, key, value)
         cfg.merge_from_dict({key: value})
 
@@ -104,7 +104,16 @@ def _as_whole_list(cfg, key, value):
     return _as_whole_list(cfg, parent_key, type(parent)(items))
 
 
-def _check_key_exists(cfg, key):
+def config_value(cfg, key, what="--cfg-options"):
+    """The value at the dotted ``key`` (``'distiller.loss_weight'``, list items numbered); a missing key is refused
+    as :func:`check_key_exists` says."""
+    check_key_exists(cfg, key, what)
+    return _walk(cfg, key.split("."))[1]
+
+
+def check_key_exists(cfg, key, what="--cfg-options"):
+    """Refuse a dotted ``key`` that ``cfg`` lacks in one line, naming the close keys (``what``: the option that
+    named it)."""
     parts = key.split(".")
     depth, node = _walk(cfg, parts)
     if depth == len(parts):
@@ -112,17 +121,17 @@ def _check_key_exists(cfg, key):
     part = parts[depth]
     parent = ".".join(parts[:depth]) or "the config"
     if isinstance(node, (list, tuple)):
-        raise UnknownKey(f"--cfg-options {key}: {parent} is a list of {len(node)}, it has no '{part}': number "
+        raise UnknownKey(f"{what} {key}: {parent} is a list of {len(node)}, it has no '{part}': number "
                          f"its items 0 to {len(node) - 1}, or set the whole list ({parent}=[...])")
     if not hasattr(node, "keys"):
-        raise UnknownKey(f"--cfg-options {key}: {parent} is {node!r}, not a dict, it has no '{part}'. To add a "
+        raise UnknownKey(f"{what} {key}: {parent} is {node!r}, not a dict, it has no '{part}'. To add a "
                          f"new key on purpose, write {NEW_KEY_PREFIX}{key}=...")
     siblings = [k for k in node.keys() if not k.startswith("_")]
     prefix = f"{parent}." if depth else ""
     close = [prefix + k for k in difflib.get_close_matches(part, siblings, n=3, cutoff=0.6)] or \
         [k for k in _dotted_keys(cfg) if difflib.get_close_matches(part, [k.rsplit(".", 1)[-1]], cutoff=0.8)][:3]
     hint = f"close keys: {', '.join(close)}" if close else f"{parent} has: {', '.join(sorted(siblings)[:20])}"
-    raise UnknownKey(f"--cfg-options {key}: the config has no such key ({parent} has no '{part}'); {hint}. "
+    raise UnknownKey(f"{what} {key}: the config has no such key ({parent} has no '{part}'); {hint}. "
                      f"To add a new key on purpose, write {NEW_KEY_PREFIX}{key}=...")
 
 

@@ -76,18 +76,19 @@ def mean_sd(values, digits=2):
 
 def comparison_rows(arms, baseline, metrics, digits=2, confidence=0.95, unpaired=()):
     """Table rows of ``arms`` (``{name: {seed: {metric: value}}}``) against the arm named ``baseline``: each
-    arm's mean ± sd per metric and, for every arm but the baseline and the ``unpaired`` ones (e.g. a teacher
+    arm's mean ± sd per metric (``metrics``: keys, or ``{column: key}``) and, for every arm but the baseline and the ``unpaired`` ones (e.g. a teacher
     trained once), the paired difference with its interval. Paired arms must have the baseline's seeds."""
     if baseline not in arms:
         raise InvalidValue(f"baseline {baseline!r} is not among the arms {sorted(arms)}")
+    metrics = metrics if hasattr(metrics, "items") else {m: m for m in metrics}
     rows = []
     for name, runs in arms.items():
         row = {"model": name, "seeds": " ".join(str(s) for s in sorted(runs))}
-        for metric in metrics:
-            row[metric] = mean_sd([runs[s][metric] for s in sorted(runs)], digits)
-            if name != baseline and name not in unpaired:
-                row[f"Δ {metric}"] = paired_difference(
-                    {s: r[metric] for s, r in runs.items()}, {s: r[metric] for s, r in arms[baseline].items()},
+        for column, key in metrics.items():
+            row[column] = mean_sd([runs[s][key] for s in sorted(runs)], digits) if runs else "no finished run"
+            if runs and name != baseline and name not in unpaired:
+                row[f"Δ {column}"] = paired_difference(
+                    {s: r[key] for s, r in runs.items()}, {s: r[key] for s, r in arms[baseline].items()},
                     confidence, repr(name)).describe(digits)
         rows.append(row)
     return rows
@@ -96,7 +97,7 @@ def comparison_rows(arms, baseline, metrics, digits=2, confidence=0.95, unpaired
 def comparison_table(arms, baseline, metrics, digits=2, confidence=0.95, unpaired=()):
     """A Markdown table of :func:`comparison_rows` with a line on how to read it."""
     rows = comparison_rows(arms, baseline, metrics, digits, confidence, unpaired)
-    columns = ["model", "seeds"] + [c for m in metrics for c in (m, f"Δ {m}")]
+    columns = ["model", "seeds"] + [c for m in metrics for c in (m, f"Δ {m}")]  # dict or list: its columns
     note = (f"Δ: the paired difference to '{baseline}' over the same seeds, mean [{round(100 * confidence)}% "
             "interval, Student t]; 'finding' when the interval excludes 0, else 'no difference shown'.")
     if len(arms[baseline]) < 2:

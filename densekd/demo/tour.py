@@ -4,8 +4,9 @@ import argparse
 import os
 import time
 
-from ..core.errors import InvalidValue
-from .runner import clock, run_steps
+from ..core.errors import DensekdError, InvalidValue
+from ..core.tuning import REPORT_SEEDS
+from ..core.runner import clock, run_steps
 from .wings import DETECTION, LIDAR, SEGMENTATION, open_vocabulary_plan, wing_plan
 
 WINGS = ("seg", "lidar", "ov", "det")
@@ -17,15 +18,17 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="tools/demo.py", description="densekd's embedded demo. The first look (default): one seed of each "
         "wing's headline comparison at 40%% of the configs' schedules, ~40 min on 2 CPU cores. --full: the docs' "
-        "tables (3 seeds, the other rows and the ablations, full schedules, the detection demo too).")
-    parser.add_argument("--full", action="store_true", help="the tables of docs/: --seeds 0 1 2 --ablation-seeds 0, "
-                        "full schedules, every wing (default out: work_dirs/demo_full)")
+        "tables (the tuning protocol for every distiller, 5 paired seeds on the report split, the ablations, full schedules, the detection demo too).")
+    parser.add_argument("--full", action="store_true", help="the tables of docs/: every distiller through the tuning "
+                        "protocol (grid on the tuning split with seed 0; paper and tuned settings with --seeds 1 2 3 4 "
+                        "5 on the report split, paired with the student alone), --ablation-seeds 0, full schedules, "
+                        "every wing (default out: work_dirs/demo_full)")
     parser.add_argument("--wings", nargs="+", choices=WINGS, help=f"which wings (default: {' '.join(FIRST_LOOK)}; "
                         f"with --full: {' '.join(WINGS)})")
-    parser.add_argument("--seeds", type=int, nargs="+", help="default: 0 (--full: 0 1 2)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="default: 0 (--full: 1 2 3 4 5, the report seeds)")
     parser.add_argument("--ablation-seeds", type=int, nargs="*", help="seeds of the ablations (OADP: object only, "
                         "+ block; ACAM-KD: spatial only, channel only; PointDistiller: no reweighting); they run with "
-                        "--full only (default there: 0)")
+                        "--full only (default there: 1, the first report seed)")
     parser.add_argument("--out", help="default: work_dirs/demo (--full: work_dirs/demo_full)")
     parser.add_argument("--schedule-scale", type=float, help="the share of each config's schedule to train "
                         f"(iterations, validation, checkpoints, LR steps; default {FIRST_LOOK_SCALE}, --full: 1)")
@@ -33,8 +36,8 @@ def parse_args(argv=None):
                         help="steps run side by side (default: 2), each with cpu_count / jobs threads")
     args = parser.parse_args(argv)
     args.wings = args.wings or (WINGS if args.full else FIRST_LOOK)
-    args.seeds = args.seeds or ([0, 1, 2] if args.full else [0])
-    args.ablation_seeds = (args.ablation_seeds if args.ablation_seeds is not None else [0]) if args.full else []
+    args.seeds = args.seeds or (list(REPORT_SEEDS) if args.full else [0])
+    args.ablation_seeds = (args.ablation_seeds if args.ablation_seeds is not None else [REPORT_SEEDS[0]]) if args.full else []
     args.schedule_scale = args.schedule_scale or (1.0 if args.full else FIRST_LOOK_SCALE)
     args.out = args.out or ("work_dirs/demo_full" if args.full else "work_dirs/demo")
     return args
@@ -73,7 +76,7 @@ def main(argv=None):
     for wing in wings:
         try:
             reports.append(wing.report())
-        except (OSError, KeyError, TypeError) as err:  # a step it reads from failed: the run log says why
+        except (OSError, KeyError, TypeError, DensekdError) as err:  # a step it reads from failed: the run log says why
             reports.append(f"{wing.name}: no table ({err})\n")
         drawn = [png for png in wing.pictures if os.path.exists(png)]
         if drawn:

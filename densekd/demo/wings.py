@@ -1,15 +1,18 @@
 """What the demo runs for each wing — its data, teacher, students and picture as :class:`Step` s — and the
 table it prints from their results. The first look runs each wing's headline comparison at a shortened
-schedule; ``full`` adds the other rows (feature mimic, ablations) at the configs' own schedules."""
+schedule with one seed; ``full`` runs every distiller through the tuning protocol (densekd/core/tuning.py) at
+the configs' own schedules and prints paired tables over the report seeds (plus the ablations)."""
 import glob
 import os
 import statistics
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..core.evidence import comparison_table
 from ..core.report import markdown_table
+from ..core.runner import Step, read_result, schedule_options, train_and_test
+from ..core.tuning import arm_steps, common_seeds, load_protocol, protocol_arms, report_dir, tuning_steps, tuning_table
 from ..data.manifest import read_json_or_none
-from .runner import Step, read_result, schedule_options, train_and_test
 
 
 @dataclass
@@ -23,6 +26,7 @@ class Run:
     distilled: bool = True  # needs the wing's teacher
     headline: bool = True  # in the first look; otherwise only with --full
     ablation: bool = False  # run on the ablation seeds only
+    tuned: bool = False  # with --full: through the tuning protocol (its config's `tuning` grid), paper + tuned rows
     seconds: float = 300.0  # expected training time at the config's schedule, one thread
 
 
@@ -124,9 +128,14 @@ def table_rows(runs, work_dirs, metrics, digits):
             for row in run_rows(run.name, work_dirs[run.name], metrics, digits)]
 
 
+def option_dict(options):
+    """``['a=1', 'b=x']`` -> ``{'a': '1', 'b': 'x'}``."""
+    return dict(option.split("=", 1) for option in options)
+
+
 def wing_plan(spec, out, seeds, ablation_seeds, full, scale):
     """The steps of a teacher / students wing (segmentation, 3D, detection) and its report; ``full`` adds the
-    runs that are not headline ones, ``scale`` shortens every schedule."""
+    runs that are not headline ones and tunes the ``tuned`` ones, ``scale`` shortens every schedule."""
     data = Step(f"{spec.name}: demo data", lambda tool: tool("tools/make_demo_data.py", *spec.data),
                 seconds=40, log=log_path(out, f"{spec.name}_data"))
     teacher_dir = os.path.join(out, spec.teacher.work)
@@ -135,23 +144,65 @@ def wing_plan(spec, out, seeds, ablation_seeds, full, scale):
         tool, spec.teacher.config, teacher_dir, 0, teacher_schedule),
         after=(data.name,), seconds=run_seconds(spec.teacher, scale), log=log_path(out, spec.teacher.work))
     teacher_option = [f"teacher.checkpoint={teacher_dir}/last.ckpt"]
+    plain = [run for run in spec.runs if not (full and run.tuned)]
     students, work_dirs = run_plan(
-        spec.name, spec.runs, out, seeds, ablation_seeds, full, scale,
+        spec.name, plain, out, seeds, ablation_seeds, full, scale,
         options=lambda run: teacher_option if run.distilled else [],
         after=lambda run: (data.name, teacher.name) if run.distilled else (data.name,))
+    protocols = [(run, load_protocol(run.config, cfg_options=option_dict(
+        teacher_option + schedule_options(run.config, scale) + list(run.options))))
+        for run in spec.runs if full and run.tuned]
+    for run, protocol in protocols:
+        label, run_out = f"{spec.name}: {run.name}", os.path.join(out, run.work)
+        students += tuning_steps(protocol, run_out, label, (data.name, teacher.name), run_seconds(run, scale)) + \
+            arm_steps(protocol, run_out, label, seeds, after=(data.name, teacher.name), seconds=run_seconds(run, scale))
     png = os.path.join(out, f"{spec.name}_predictions.png")
-    models = [("teacher", spec.teacher.config, teacher_dir)] + picture_models(spec.runs, work_dirs)
+    models = [("teacher", spec.teacher.config, teacher_dir)] + picture_models(plain, work_dirs) + [
+        (run.name, run.config, report_dir(os.path.join(out, run.work), protocol.paper.slug, min(seeds)))
+        for run, protocol in protocols]
     mode, inputs = spec.picture
     draw = Step(f"{spec.name}: picture", lambda tool: picture(tool, mode, inputs(), models, png),
                 after=(teacher.name, *(s.name for s in students)), seconds=40,
                 log=log_path(out, f"{spec.name}_picture"))
 
     def report():
+        if full:
+            return paired_report(spec, out, teacher_dir, plain, work_dirs, protocols, seeds)
         rows = run_rows(spec.teacher.name, {0: teacher_dir}, spec.metrics, spec.digits) + \
             table_rows(spec.runs, work_dirs, spec.metrics, spec.digits)
-        return f"{spec.title}\n{markdown_table(rows, ['model', 'seed', *spec.metrics, 'train time (s)'])}\n"
+        return (f"{spec.title}\n{markdown_table(rows, ['model', 'seed', *spec.metrics, 'train time (s)'])}\n"
+                f"{ONE_SEED_NOTE}\n")
 
     return Wing(spec.name, [data, teacher, *students, draw], report, [png])
+
+
+ONE_SEED_NOTE = ("One seed ranks nothing: differences here are not evidence. The paired tables over 5 seeds on the "
+                 "report split come from `make demo-full` (docs/demo.md).")
+
+
+def finished(work_dirs):
+    """``{seed: metrics}`` of the finished, not diverged runs among ``{seed: work_dir}``."""
+    results = {seed: read_result(work_dir) for seed, work_dir in work_dirs.items()}
+    return {seed: result[0] for seed, result in results.items() if result and result[0]}
+
+
+def paired_report(spec, out, teacher_dir, plain, work_dirs, protocols, seeds):
+    """The full demo's table: the teacher, the student alone, each tuned distiller at the paper's setting and at
+    the tuned one (paired with the student alone over the seeds all of them finished), then the ablations
+    (other seeds, not paired); and each distiller's grid on the tuning split."""
+    baseline = next(run.name for run in plain if not run.distilled)
+    paired = {run.name: finished(work_dirs[run.name]) for run in plain if run.name in work_dirs and not run.ablation}
+    for run, protocol in protocols:
+        paired.update(protocol_arms(protocol, os.path.join(out, run.work), seeds, run.name))
+    paired, dropped = common_seeds(paired)
+    others = {spec.teacher.name: finished({0: teacher_dir}),
+              **{run.name: finished(work_dirs[run.name]) for run in plain if run.ablation and run.name in work_dirs}}
+    arms = {spec.teacher.name: others.pop(spec.teacher.name), **paired, **others}
+    table = comparison_table(arms, baseline, spec.metrics, spec.digits, unpaired=[spec.teacher.name, *others])
+    grids = "\n\n".join(f"{run.name}, the grid on the tuning split:\n\n{tuning_table(protocol, os.path.join(out, run.work))}"
+                        for run, protocol in protocols)
+    note = f"\nSeeds {dropped} did not finish in every arm and are left out.\n" if dropped else "\n"
+    return f"{spec.title} (report split)\n{table}\n{note}\n{grids}\n"
 
 
 def model_args(models):
@@ -184,8 +235,9 @@ SEGMENTATION = WingSpec(
     [Run("student alone (DeepLabV3 R18, width 8)", "configs/demo/deeplabv3_student_streets.py",
          "deeplabv3_student_streets", distilled=False, seconds=280),
      Run("student + logit mimic (MSE)", "configs/demo/deeplabv3_mimic_streets.py", "deeplabv3_mimic_streets",
-         headline=False, seconds=330),
-     Run("student + ACAM-KD", "configs/demo/deeplabv3_acam_streets.py", "deeplabv3_acam_streets", seconds=450),
+         headline=False, tuned=True, seconds=330),
+     Run("student + ACAM-KD", "configs/demo/deeplabv3_acam_streets.py", "deeplabv3_acam_streets", tuned=True,
+         seconds=450),
      Run("ACAM-KD: spatial masks only", "configs/demo/deeplabv3_acam_streets.py", "deeplabv3_acam_spatial",
          ("distiller.masks=[spatial]",), headline=False, ablation=True, seconds=330),
      Run("ACAM-KD: channel masks only", "configs/demo/deeplabv3_acam_streets.py", "deeplabv3_acam_channel",
@@ -203,9 +255,9 @@ LIDAR = WingSpec(
     [Run("student alone (PointPillars, widths / 4)", "configs/demo/pointpillars_student_lidar.py",
          "pointpillars_student_lidar", distilled=False, seconds=380),
      Run("student + pillar feature mimic (MSE)", "configs/demo/pointpillars_mimic_lidar.py",
-         "pointpillars_mimic_lidar", headline=False, seconds=550),
+         "pointpillars_mimic_lidar", headline=False, tuned=True, seconds=550),
      Run("student + PointDistiller", "configs/demo/pointpillars_pointdistiller_lidar.py",
-         "pointpillars_pointdistiller_lidar", seconds=760),
+         "pointpillars_pointdistiller_lidar", tuned=True, seconds=760),
      Run("PointDistiller without reweighting", "configs/demo/pointpillars_pointdistiller_noreweight_lidar.py",
          "pointpillars_pointdistiller_noreweight_lidar", headline=False, ablation=True, seconds=700)],
     {col: KITTI + key for col, key in {
@@ -221,9 +273,9 @@ DETECTION = WingSpec(
     [Run("student alone (R18-FPN, width 16)", "configs/demo/faster_rcnn_student_shapes.py",
          "faster_rcnn_student_shapes", distilled=False, seconds=240),
      Run("student + feature mimic (FPN, MSE)", "configs/demo/faster_rcnn_mimic_shapes.py",
-         "faster_rcnn_mimic_shapes", seconds=370),
+         "faster_rcnn_mimic_shapes", tuned=True, seconds=370),
      Run("student + ACAM-KD (FPN)", "configs/demo/faster_rcnn_acam_shapes.py", "faster_rcnn_acam_shapes",
-         seconds=690)],
+         tuned=True, seconds=690)],
     {"bbox mAP": "coco/bbox_mAP", "mAP50": "coco/bbox_mAP_50"}, picture=("det", val_images("data/shapes/val/*.jpg")))
 
 

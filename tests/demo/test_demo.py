@@ -10,7 +10,7 @@ import pytest
 
 from densekd.core.config import DictAction, load_config
 from densekd.core.errors import InvalidValue, StepFailed
-from densekd.demo.runner import Step, ToolRunner, critical_paths, run_steps, schedule_options
+from densekd.core.runner import Step, ToolRunner, critical_paths, run_steps, schedule_options
 from densekd.demo.tour import check_schedule, parse_args
 from densekd.demo.wings import LIDAR, SEGMENTATION, open_vocabulary_plan, wing_plan
 
@@ -99,18 +99,30 @@ def test_every_run_of_the_plans_passes_the_strict_override_check(tmp_path, full)
     steps = [step for wing in wings for step in wing.steps]
     names = {step.name for step in steps}
     assert all(dep in names for step in steps for dep in step.after)
-    trainings = [s for s in steps if "(seed" in s.name]
-    assert len(trainings) == (2 + 2 + 2 if not full else 5 + 4 + 4)  # students; teachers are trained once
+    trainings = [s for s in steps if "(seed" in s.name or ": tuning " in s.name]
+    # students; teachers are trained once. --full: seg and 3D: the student alone, 2 tuned distillers (paper and
+    # tuned rows, grids of 5 and 6 settings) and the ablations (2 and 1); ov: baseline, OADP and 2 ablations
+    assert len(trainings) == (2 + 2 + 2 if not full else (1 + 4 + 11 + 2) + (1 + 4 + 11 + 1) + 4)
+    if full:  # the tuned rows train the best setting on the tuning split: make loss weight 3 win there
+        best = tmp_path / "deeplabv3_mimic_streets" / "tuning" / "loss_weight-3.0"
+        best.mkdir(parents=True)
+        (best / "train_summary.json").write_text(json.dumps({"val_metrics": {"mIoU": 30.0}, "iterations": 1}))
     calls = []
     for step in steps:
-        if "teacher (" in step.name or "(seed" in step.name or "RPN" == step.name[-3:]:
+        if "teacher (" in step.name or step in trainings or "RPN" == step.name[-3:]:
+            if "tuned setting" in step.name and "logit mimic" not in step.name:
+                continue  # their grids did not run here
             step.action(recording_tool(calls))
     trained = [args for script, args in calls if script == "tools/train.py"]
-    assert len(trained) == len(trainings) + 3  # + the seg and 3D teachers and the RPN
+    # + the seg and 3D teachers and the RPN; --full: 3 tuned rows skipped, and the best mimic grid point had finished
+    assert len(trained) == len(trainings) + 3 - (4 if full else 0)
+    if full:
+        assert any("distiller.loss_weight=3.0" in args and args[2].endswith("report/loss_weight-3.0/seed0")
+                   for args in trained)
     for args in trained:
         options = parsed_options(args)
         cfg = load_config(args[0], options)  # refuses any key the config does not have
-        assert cfg.seed == 0
+        assert cfg.seed == 0  # the tuning seed, and the one report seed given here
         if not full:
             assert 0 < cfg.train_cfg.max_iters < load_config(args[0]).train_cfg.max_iters
     assert all(script == "tools/test.py" for script, _ in calls if script != "tools/train.py")
@@ -135,7 +147,7 @@ def test_the_lidar_table_reads_each_finished_run_and_says_which_did_not_finish(t
 def test_first_look_and_full_defaults_and_runs_of_different_lengths_never_share_a_folder(tmp_path):
     first, full = parse_args([]), parse_args(["--full"])
     assert (first.wings, first.seeds, first.ablation_seeds, first.schedule_scale) == (("seg", "lidar", "ov"), [0], [], 0.4)
-    assert (full.seeds, full.ablation_seeds, full.schedule_scale, full.out) == ([0, 1, 2], [0], 1.0, "work_dirs/demo_full")
+    assert (full.seeds, full.ablation_seeds, full.schedule_scale, full.out) == ([1, 2, 3, 4, 5], [1], 1.0, "work_dirs/demo_full")
     assert "det" in full.wings
     check_schedule(str(tmp_path), 0.5)
     check_schedule(str(tmp_path), 0.5)  # the same again: resumes
@@ -154,3 +166,36 @@ def test_a_step_that_hits_a_bug_names_the_exception_and_keeps_its_traceback_in_t
     assert status["broken"].startswith("failed:")
     assert "FAILED  broken: KeyError: 'missing'" in lines[-1]
     assert "Traceback" in log.read_text() and 'return {}["missing"]' in log.read_text()
+
+
+def test_the_full_table_pairs_each_arm_with_the_student_alone_and_shows_the_grids(tmp_path):
+    wing = wing_plan(SEGMENTATION, str(tmp_path), [1, 2], [1], True, 1)
+
+    def run(path, miou, tested=True, **summary):
+        path.mkdir(parents=True)
+        (path / "train_summary.json").write_text(json.dumps({"iterations": 9, "train_time_s": 1, **summary}))
+        if tested:
+            (path / "metrics.json").write_text(json.dumps({"mIoU": miou, "mAcc": miou + 5, "aAcc": miou + 50}))
+
+    run(tmp_path / "seg_teacher", 40.0)
+    for seed, miou in ((1, 20.0), (2, 22.0)):
+        run(tmp_path / f"seed{seed}" / "deeplabv3_student_streets", miou)
+        for method, gain in (("deeplabv3_mimic_streets", 1.0), ("deeplabv3_acam_streets", -0.5)):
+            paper = "loss_weight-1.0" if "mimic" in method else "alpha-1.0_lambda_div-1.0"
+            run(tmp_path / method / "report" / paper / f"seed{seed}", miou + gain + seed / 10)
+    run(tmp_path / "deeplabv3_mimic_streets" / "report" / "loss_weight-3.0" / "seed1", 22.0)
+    run(tmp_path / "deeplabv3_mimic_streets" / "report" / "loss_weight-3.0" / "seed2", 25.0)
+    run(tmp_path / "deeplabv3_mimic_streets" / "tuning" / "loss_weight-1.0", None, False, val_metrics={"mIoU": 20.0})
+    run(tmp_path / "deeplabv3_mimic_streets" / "tuning" / "loss_weight-3.0", None, False, val_metrics={"mIoU": 21.0})
+    run(tmp_path / "deeplabv3_acam_streets" / "tuning" / "alpha-1.0_lambda_div-1.0", None, False,
+        val_metrics={"mIoU": 20.0})
+    run(tmp_path / "seed1" / "deeplabv3_acam_spatial", 18.0)
+    table = wing.report()
+    assert "| teacher (DeepLabV3 R18, width 32) | 0 | 40.00 | - |" in table
+    assert "| student alone (DeepLabV3 R18, width 8) | 1 2 | 21.00 ± 1.41 | - |" in table
+    # paired: differences +1.1 and +1.2 -> mean +1.15, interval +1.15 -/+ 12.706 * 0.0707 / sqrt(2)
+    assert "| student + logit mimic (MSE), paper setting (loss_weight=1.0) | 1 2 | 22.15 ± 1.48 | +1.15 [+0.51, +1.79], finding |" in table
+    assert "student + logit mimic (MSE), tuned (loss_weight=3.0) | 1 2 | 23.50 ± 2.12 | +2.50 [-3.85, +8.85], no difference shown |" in table
+    assert "student + ACAM-KD, tuned (= the paper setting)" in table
+    assert "| ACAM-KD: spatial masks only | 1 | 18.00 | - |" in table  # one seed, not paired
+    assert "| loss_weight=3.0 | 21.000 | yes |" in table and "| loss_weight=0.1 | did not finish |  |" in table

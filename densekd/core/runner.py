@@ -1,4 +1,4 @@
-"""Run the demo's steps side by side on the CPU cores, each tool in its own process with its own log,
+"""Run steps (training runs, tools) side by side on the CPU cores, each tool in its own process with its own log,
 printing a progress line per step and an ETA."""
 import os
 import subprocess
@@ -9,8 +9,8 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable
 
-from ..core.config import load_config
-from ..core.errors import DensekdError, StepFailed
+from .config import load_config
+from .errors import DensekdError, StepFailed
 from ..data.manifest import read_json_or_none
 
 
@@ -141,28 +141,35 @@ def run_steps(steps, jobs, threads, echo=print):
     return status
 
 
-def train_and_test(tool, config, work_dir, seed, options=()):
-    """Train ``config`` into ``work_dir`` (resume an interrupted run; skip a finished one), then test it.
-    A run that diverged (its summary says so) is a result too and is not tested."""
+def train_only(tool, config, work_dir, seed, options=()):
+    """Train ``config`` into ``work_dir`` (resume an interrupted run; skip a finished one). A run that diverged
+    (its summary says so) is a result too."""
     summary_path = os.path.join(work_dir, "train_summary.json")
-    options = ["--cfg-options", f"seed={seed}", *options]
-    if not os.path.exists(summary_path):
-        resume = ["--resume"] if os.path.exists(os.path.join(work_dir, "last.ckpt")) else []
-        try:
-            tool("tools/train.py", config, "--work-dir", work_dir, *options, *resume)
-        except StepFailed:
-            if not os.path.exists(summary_path):  # not a divergence: a real failure
-                raise
+    if os.path.exists(summary_path):
+        return
+    resume = ["--resume"] if os.path.exists(os.path.join(work_dir, "last.ckpt")) else []
+    try:
+        tool("tools/train.py", config, "--work-dir", work_dir, "--cfg-options", f"seed={seed}", *options, *resume)
+    except StepFailed:
+        if not os.path.exists(summary_path):  # not a divergence: a real failure
+            raise
+
+
+def train_and_test(tool, config, work_dir, seed, options=()):
+    """:func:`train_only`, then test the run (the config's test split) unless it diverged or was tested."""
+    train_only(tool, config, work_dir, seed, options)
     if read_result(work_dir) is None:  # trained, not diverged, not yet tested
-        tool("tools/test.py", config, os.path.join(work_dir, "last.ckpt"), "--work-dir", work_dir, *options)
+        tool("tools/test.py", config, os.path.join(work_dir, "last.ckpt"), "--work-dir", work_dir,
+             "--cfg-options", f"seed={seed}", *options)
 
 
-def read_result(work_dir):
-    """``(metrics, summary)`` of a finished run; ``({}, summary)`` when it diverged; ``None`` when it did not finish."""
+def read_result(work_dir, tested=True):
+    """``(metrics, summary)`` of a finished run; ``({}, summary)`` when it diverged; ``None`` when it did not
+    finish. ``tested=False``: a trained run is finished (its ``metrics`` are then ``{}``), tested or not."""
     summary = read_json_or_none(os.path.join(work_dir, "train_summary.json"))
     if summary is None:
         return None
-    if summary.get("diverged"):
+    if summary.get("diverged") or not tested:
         return {}, summary
     metrics = read_json_or_none(os.path.join(work_dir, "metrics.json"))
     return None if metrics is None else (metrics, summary)

@@ -1,0 +1,243 @@
+"""The tuning protocol, the same for every distiller (the plain mimic baseline too).
+
+1. A grid of at most six settings — the loss weight and one method-specific knob, the config's own (the
+   paper's) values always among them — each trained with one seed (``TUNING_SEED``) and ranked by the
+   tuning split (the run's last validation, ``val_dataloader``).
+2. The best setting and the paper's train with the report seeds and are tested once on the report split
+   (``test_dataloader``), next to the student alone with the same seeds; the table pairs them seed by seed.
+
+The tuning runs are never tested on the report split, and the report seeds differ from the tuning seed.
+"""
+import itertools
+import json
+import os
+import re
+from dataclasses import dataclass
+
+from .config import config_value, load_config
+from .errors import InvalidValue, UnknownKey
+from .evidence import comparison_table
+from .report import markdown_table
+from .runner import Step, read_result, train_and_test, train_only
+
+MAX_SETTINGS = 6
+TUNING_SEED = 0
+REPORT_SEEDS = (1, 2, 3, 4, 5)
+STUDENT_ALONE = "student alone"
+
+
+def as_option(value):
+    """``value`` as a ``--cfg-options`` value reads it back: ``[a,b]`` for lists, ``None``, numbers, names."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(as_option(v) for v in value) + "]"
+    return str(value)
+
+
+def plain(value):
+    """Config lists / dicts as plain Python ones (so that grid values compare with the config's)."""
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, "items"):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One point of the grid: ``{config key: value}``."""
+
+    values: tuple  # ((key, value), ...)
+
+    @property
+    def options(self):
+        return {key: as_option(value) for key, value in self.values}
+
+    @property
+    def name(self):
+        return ", ".join(f"{key.rsplit('.', 1)[-1]}={as_option(value)}" for key, value in self.values)
+
+    @property
+    def slug(self):
+        """A folder name that tells the setting."""
+        return re.sub(r"[^\w.=,+-]", "", self.name.replace(", ", "_")).replace("=", "-").replace(",", "+")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """What ``tools/tune.py`` runs for ``config``: its grid (each key's values, the config's own first), the
+    metric that ranks settings and reports, and the ``--cfg-options`` every run gets."""
+
+    config: str
+    grid: tuple  # ((key, (values...)), ...)
+    metric: str
+    options: tuple = ()  # ((key, value), ...) as --cfg-options strings
+
+    @property
+    def settings(self):
+        """Every setting of the grid; the first is the config's own (the paper's)."""
+        keys = [key for key, _ in self.grid]
+        return [Setting(tuple(zip(keys, values))) for values in itertools.product(*(v for _, v in self.grid))]
+
+    @property
+    def paper(self):
+        return self.settings[0]
+
+
+def load_protocol(config, grid=None, metric=None, cfg_options=None):
+    """The tuning protocol of ``config``: ``grid`` (``{key: [values]}``, e.g. from ``--grid``) and ``metric`` or
+    else the config's ``tuning = dict(grid={...}, metric=...)``. Keys must exist in the config; the config's own
+    value joins each key's list (first) when it is missing; at most ``MAX_SETTINGS`` settings."""
+    cfg = load_config(config, cfg_options)
+    tuning = plain(cfg.get("tuning") or {})
+    grid = plain(grid or tuning.get("grid") or {})
+    metric = metric or tuning.get("metric")
+    if not grid:
+        raise UnknownKey(f"{config}: no grid to tune — give --grid KEY=V1,V2 (e.g. --grid distiller.loss_weight=1,3) "
+                         "or write tuning = dict(grid={...}, metric=...) in the config")
+    if not metric:
+        raise UnknownKey(f"{config}: no metric ranks the settings — give --metric NAME (a key of the val "
+                         "evaluator's results, e.g. mIoU) or set tuning.metric in the config")
+    keys = []
+    for key, values in grid.items():
+        values = values if isinstance(values, list) else [values]
+        own = plain(config_value(cfg, key, "--grid"))
+        keys.append((key, tuple([own] + [v for v in values if v != own])))
+    count = 1
+    for _, values in keys:
+        count *= len(values)
+    if count > MAX_SETTINGS:
+        sizes = " x ".join(str(len(v)) for _, v in keys)
+        raise InvalidValue(f"the grid has {count} settings ({sizes}, the config's own values included); the "
+                           f"protocol allows at most {MAX_SETTINGS}: drop values or keys")
+    options = tuple((k, as_option(v)) for k, v in (cfg_options or {}).items())
+    return Protocol(config, tuple(keys), metric, options)
+
+
+def tuning_dir(out, setting):
+    return os.path.join(out, "tuning", setting.slug)
+
+
+def report_dir(out, arm, seed):
+    return os.path.join(out, "report", arm, f"seed{seed}")
+
+
+def tuning_steps(protocol, out, label, after=(), seconds=60.0):
+    """One step per setting: train with ``TUNING_SEED``, validated on the tuning split, never tested."""
+    return [Step(f"{label}: tuning {setting.name}",
+                 lambda tool, s=setting: train_only(tool, protocol.config, tuning_dir(out, s), TUNING_SEED,
+                                                    options_list(protocol, s)),
+                 after=after, seconds=seconds, log=os.path.join(out, "logs", f"tuning_{setting.slug}.log"))
+            for setting in protocol.settings]
+
+
+def options_list(protocol, setting, extra=()):
+    """``key=value`` strings: the protocol's options, then the setting's, then ``extra``."""
+    options = {**dict(protocol.options), **setting.options, **dict(extra)}
+    return [f"{k}={v}" for k, v in options.items()]
+
+
+def tuning_scores(protocol, out):
+    """``{setting: score on the tuning split}`` of the finished tuning runs; a missing metric is refused,
+    naming the ones the runs have."""
+    scores = {}
+    for setting in protocol.settings:
+        result = read_result(tuning_dir(out, setting), tested=False)
+        if result is None or not result[1].get("val_metrics"):
+            continue  # did not finish, diverged or never validated: it cannot win
+        metrics = result[1]["val_metrics"]
+        if protocol.metric not in metrics:
+            raise UnknownKey(f"tuning metric {protocol.metric!r} is not among the tuning split's results of "
+                             f"{protocol.config} ({', '.join(sorted(metrics))}): set tuning.metric or --metric")
+        if metrics[protocol.metric] is not None:
+            scores[setting] = metrics[protocol.metric]
+    return scores
+
+
+def best_setting(protocol, out):
+    """The setting with the highest tuning-split score (the paper's on a tie); refused when none finished."""
+    scores = tuning_scores(protocol, out)
+    if not scores:
+        raise InvalidValue(f"no tuning run of {protocol.config} finished with a score (logs: {out}/logs): fix "
+                           "what stopped them and re-run; finished runs are kept")
+    return max(protocol.settings, key=lambda s: (scores.get(s, float("-inf")), s == protocol.paper))
+
+
+def arm_steps(protocol, out, label, seeds, baseline_options=None, after=(), seconds=60.0):
+    """Steps of the report runs: the paper's setting and the tuned one over ``seeds`` (the tuned one once the
+    tuning steps are done; it reuses the paper's runs when they are the same setting) and, with
+    ``baseline_options``, the student alone (the same config, ``teacher=None``)."""
+    tuning = [step.name for step in tuning_steps(protocol, out, label)]  # the tuned runs wait for them
+    steps = []
+    for seed in seeds:
+        if baseline_options is not None:
+            steps.append(Step(f"{label}: {STUDENT_ALONE} (seed {seed})",
+                              lambda tool, s=seed: train_and_test(tool, protocol.config, report_dir(out, "student_alone", s),
+                                                                  s, [f"{k}={v}" for k, v in baseline_options]),
+                              after=after, seconds=seconds, log=os.path.join(out, "logs", f"student_alone_seed{seed}.log")))
+        paper = Step(f"{label}: paper setting (seed {seed})",
+                     lambda tool, s=seed: train_and_test(tool, protocol.config, report_dir(out, protocol.paper.slug, s),
+                                                         s, options_list(protocol, protocol.paper)),
+                     after=after, seconds=seconds, log=os.path.join(out, "logs", f"paper_seed{seed}.log"))
+
+        def tuned(tool, s=seed):
+            best = best_setting(protocol, out)
+            train_and_test(tool, protocol.config, report_dir(out, best.slug, s), s, options_list(protocol, best))
+
+        steps += [paper, Step(f"{label}: tuned setting (seed {seed})", tuned, after=(*after, *tuning, paper.name),
+                              seconds=seconds, log=os.path.join(out, "logs", f"tuned_seed{seed}.log"))]
+    return steps
+
+
+def report_runs(protocol, out, arm, seeds):
+    """``{seed: test metrics}`` of the finished report runs of ``arm`` (a folder name under ``out/report``)."""
+    runs = {}
+    for seed in seeds:
+        result = read_result(report_dir(out, arm, seed))
+        if result is not None and result[0]:
+            runs[seed] = result[0]
+    return runs
+
+
+def tuning_table(protocol, out):
+    """The grid on the tuning split: each setting's score, the paper's and the chosen one marked."""
+    scores = tuning_scores(protocol, out)
+    best = best_setting(protocol, out) if scores else None
+    rows = [{"setting": s.name + (" (paper)" if s == protocol.paper else ""),
+             f"{protocol.metric} (tuning split, seed {TUNING_SEED})": scores.get(s, "did not finish"),
+             "chosen": "yes" if s == best else ""} for s in protocol.settings]
+    return markdown_table(rows, ["setting", f"{protocol.metric} (tuning split, seed {TUNING_SEED})", "chosen"])
+
+
+def protocol_arms(protocol, out, seeds, name):
+    """``{arm name: {seed: metrics}}`` of ``name`` at the paper's setting and at the tuned one."""
+    best = best_setting(protocol, out)
+    arms = {f"{name}, paper setting ({protocol.paper.name})": report_runs(protocol, out, protocol.paper.slug, seeds)}
+    tuned = f"{name}, tuned ({best.name})" if best != protocol.paper else f"{name}, tuned (= the paper setting)"
+    arms[tuned] = report_runs(protocol, out, best.slug, seeds)
+    return arms
+
+
+def common_seeds(arms):
+    """The arms restricted to the seeds every one of them finished (arms with none left as they are: their
+    rows say so), and the seeds left out."""
+    seeds = set.intersection(*(set(runs) for runs in arms.values() if runs))
+    dropped = set.union(*(set(runs) for runs in arms.values())) - seeds
+    return {name: {s: r for s, r in runs.items() if s in seeds} for name, runs in arms.items()}, sorted(dropped)
+
+
+def tuning_report(protocol, out, seeds, name="distilled"):
+    """The protocol's two tables: the grid on the tuning split, and the report split's paired comparison."""
+    arms, dropped = common_seeds({STUDENT_ALONE: report_runs(protocol, out, "student_alone", seeds),
+                                  **protocol_arms(protocol, out, seeds, name)})
+    if not all(arms.values()):
+        raise InvalidValue(f"no seed finished in every arm (logs: {out}/logs): nothing to compare yet")
+    note = f"\n\nSeeds {dropped} did not finish in every arm and are left out." if dropped else ""
+    text = (f"Tuning split ({protocol.config}):\n\n{tuning_table(protocol, out)}\n\n"
+            f"Report split, {len(next(iter(arms.values())))} seeds:\n\n"
+            f"{comparison_table(arms, STUDENT_ALONE, [protocol.metric])}{note}\n")
+    with open(os.path.join(out, "tuning.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(out, "tuning.json"), "w") as f:
+        json.dump(dict(config=protocol.config, metric=protocol.metric, grid=[[k, list(v)] for k, v in protocol.grid],
+                       chosen=best_setting(protocol, out).options, arms=arms), f, indent=2, default=str)
+    return text

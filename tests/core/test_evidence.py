@@ -1,0 +1,90 @@
+"""The evidence machinery: paired differences over seeds with their Student-t interval, and the tuning protocol
+(``tools/tune.py``) end to end on generated street scenes."""
+import json
+import math
+import os
+
+import pytest
+
+from conftest import as_argv, load_tool, seg_options
+from densekd.core.errors import InvalidValue, UnknownKey
+from densekd.core.evidence import comparison_table, paired_difference
+from densekd.core.tuning import load_protocol
+
+MIMIC = "configs/demo/deeplabv3_mimic_streets.py"
+
+
+def test_paired_interval_by_hand():
+    # differences 1, 2, 3: mean 2, sd 1, t(0.975, 2 dof) = 4.302653 -> half-width 4.302653 / sqrt(3) = 2.484138
+    d = paired_difference({0: 3.0, 1: 5.0, 2: 7.0}, {0: 2.0, 1: 3.0, 2: 4.0})
+    assert (d.mean, d.sd) == (2.0, 1.0)
+    assert d.low == pytest.approx(2 - 2.484138, abs=1e-6) and d.high == pytest.approx(2 + 2.484138, abs=1e-6)
+    assert not d.is_finding and d.describe() == "+2.00 [-0.48, +4.48], no difference shown"
+    # differences 1.0, 1.2, 0.8, 1.1, 0.9 over 5 seeds: mean 1, sd 0.158114, t(0.975, 4) = 2.776445
+    five = paired_difference({s: 10 + x for s, x in enumerate([1.0, 1.2, 0.8, 1.1, 0.9])}, dict.fromkeys(range(5), 10.0))
+    assert five.high - five.mean == pytest.approx(2.776445 * 0.158114 / math.sqrt(5), abs=1e-5)
+    assert five.is_finding and five.describe().endswith("finding") and five.low > 0
+
+
+def test_one_seed_ranks_nothing():
+    d = paired_difference({0: 3.0}, {0: 1.0})
+    assert math.isnan(d.low) and not d.is_finding
+    assert "ranks nothing" in d.describe()
+    table = comparison_table({"alone": {0: {"mIoU": 1.0}}, "kd": {0: {"mIoU": 3.0}}}, "alone", ["mIoU"])
+    assert "One seed ranks nothing" in table
+
+
+def test_unequal_seeds_are_refused_in_one_line():
+    with pytest.raises(InvalidValue) as err:
+        paired_difference({0: 1.0, 1: 2.0}, {0: 1.0, 2: 2.0}, what="'kd'")
+    assert "\n" not in str(err.value) and "[0, 1] vs [0, 2]" in str(err.value) and "run seeds [1, 2]" in str(err.value)
+
+
+def test_table_marks_the_teacher_unpaired():
+    arms = {"alone": {1: {"m": 1.0}, 2: {"m": 2.0}}, "kd": {1: {"m": 2.0}, 2: {"m": 3.5}}, "teacher": {0: {"m": 9.0}}}
+    table = comparison_table(arms, "alone", ["m"], unpaired=("teacher",))
+    assert "| kd | 1 2 | 2.75 ± 1.06 | +1.25 [" in table and "| teacher | 0 | 9.00 | - |" in table
+
+
+def test_grid_errors_name_what_to_fix():
+    with pytest.raises(UnknownKey) as err:
+        load_protocol(MIMIC, {"distiller.loss_wieght": [1, 2]}, "mIoU")
+    assert "\n" not in str(err.value) and "--grid distiller.loss_wieght" in str(err.value) and \
+        "distiller.loss_weight" in str(err.value)
+    with pytest.raises(InvalidValue, match="7 settings .* at most 6"):
+        load_protocol(MIMIC, {"distiller.loss_weight": [0.1, 0.3, 3, 10, 30, 100]}, "mIoU")
+    with pytest.raises(UnknownKey, match="--metric"):
+        load_protocol("configs/mimic_cityscapes_r101_r18.py", {"distiller.loss_weight": [2]})  # no tuning dict
+
+
+def test_the_paper_setting_is_always_a_point():
+    protocol = load_protocol(MIMIC, {"distiller.loss_weight": [3, 10]}, "mIoU")
+    assert [s.name for s in protocol.settings] == ["loss_weight=1.0", "loss_weight=3", "loss_weight=10"]
+    assert protocol.paper.options == {"distiller.loss_weight": "1.0"}
+
+
+@pytest.mark.usefixtures("one_torch_thread", "restore_scope")
+def test_tune_two_settings_end_to_end(street_root, tmp_path):
+    """Teacher trained 2 iterations; the grid (loss weight 1 = the config's, 2) on the tuning split with seed 0;
+    the chosen one, the paper's and the student alone on seeds 1 and 2, tested on the report split."""
+    options = seg_options(street_root)
+    load_tool("train").main(["configs/demo/deeplabv3_teacher_streets.py", "--work-dir", str(tmp_path / "teacher"),
+                             *as_argv(options)])
+    out = tmp_path / "tune"
+    options["teacher.checkpoint"] = str(tmp_path / "teacher" / "last.ckpt")
+    report = load_tool("tune").main([MIMIC, "--grid", "distiller.loss_weight=2", "--metric", "mIoU", "--seeds", "1",
+                                     "2", "--work-dir", str(out), "--jobs", "2", *as_argv(options)])
+    for setting in ("loss_weight-1.0", "loss_weight-2"):  # tuning runs: trained and validated, never tested
+        summary = json.load(open(out / "tuning" / setting / "train_summary.json"))
+        assert "mIoU" in summary["val_metrics"] and summary["val_iteration"] == summary["iterations"] == 2
+        assert not os.path.exists(out / "tuning" / setting / "metrics.json")
+    chosen = json.load(open(out / "tuning.json"))["chosen"]
+    for arm in ("student_alone", "loss_weight-1.0", "loss_weight-" + chosen["distiller.loss_weight"]):
+        for seed in (1, 2):
+            assert "mIoU" in json.load(open(out / "report" / arm / f"seed{seed}" / "metrics.json"))
+    # the student alone really trained without a teacher; the distilled runs with it
+    def logged(arm):
+        return open(next((out / "report" / arm / "seed1" / "logs").rglob("metrics.csv"))).readline()
+    assert "train/loss_mimic" not in logged("student_alone") and "train/loss_mimic" in logged("loss_weight-1.0")
+    assert "| student alone | 1 2 |" in report and "paper setting (loss_weight=1.0)" in report
+    assert report.count("Δ mIoU") == 1 and ("finding" in report or "no difference shown" in report)
