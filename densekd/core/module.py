@@ -11,6 +11,7 @@ from torch import nn
 
 from .errors import Diverged, InvalidValue, MissingFile, UnknownKey
 from .data import mix_seed
+from .grad_shares import check_grad_share_interval, grad_share_metrics, gradient_shares
 from .optim import build_lr_scheduler, build_optimizer
 from .preprocessing import check_own_preprocessing, own_preprocessing, preprocessing_differences
 from .recorder import FeatureRecorder
@@ -217,7 +218,7 @@ class DistillModule(L.LightningModule):
     def __init__(self, student: nn.Module, teacher: nn.Module = None, distiller: nn.Module = None,
                  optim_wrapper=None, lr_schedule=None, max_iters=1, evaluators=None, seed=0,
                  teacher_forward="extract_feat", student_forward="extract_feat", dummy_input_size=(64, 64),
-                 teacher_preprocessing=()):
+                 teacher_preprocessing=(), grad_share_interval=0):
         super().__init__()
         if (teacher is None) != (distiller is None):
             raise InvalidValue("give both a teacher and a distiller, or neither (plain training)")
@@ -239,6 +240,7 @@ class DistillModule(L.LightningModule):
         self.max_iters = max_iters
         self.evaluator_cfgs = evaluators or {}  # split -> metric config(s)
         self.seed = seed
+        self.grad_share_interval = check_grad_share_interval(grad_share_interval)  # 0: off
 
     @classmethod
     def from_config(cls, cfg, with_teacher=True, init_weights=False):
@@ -279,6 +281,7 @@ class DistillModule(L.LightningModule):
             teacher_forward=cfg.get("teacher_forward", "extract_feat"),
             student_forward=cfg.get("student_forward", "extract_feat"),
             teacher_preprocessing=differences,
+            grad_share_interval=cfg.train_cfg.get("grad_share_interval", 0),
         )
 
     # --- the teacher stays frozen -------------------------------------------------------------
@@ -356,11 +359,24 @@ class DistillModule(L.LightningModule):
                 f"(total {total.item()}). Training stopped; the last checkpoint is left as it was. "
                 "Lower the learning rate or the loss weights, or add warm-up."
             )
+        if self.grad_share_interval and self.teacher is not None and self.global_step % self.grad_share_interval == 0:
+            self._log_gradient_shares(task_loss, distill_losses)
         batch_size = len(data["data_samples"])
         self.log("train/loss", total.detach(), prog_bar=True, batch_size=batch_size)
         for name, value in named.items():
             self.log(f"train/{name}", value.detach() if torch.is_tensor(value) else value, batch_size=batch_size)
         return total
+
+    def _log_gradient_shares(self, task_loss, distill_losses):
+        """Write each distillation loss's gradient share at each recorded student feature straight to the loggers
+        (rank 0): ``self.log`` would reach them only on ``log_interval`` steps, which need not be these."""
+        if self.global_rank != 0:
+            return
+        scaler = getattr(getattr(self._trainer, "precision_plugin", None), "scaler", None)  # fp16 AMP's
+        shares = gradient_shares(task_loss, distill_losses, self.student_recorder.records,
+                                 loss_scale=scaler.get_scale() if scaler is not None else 1.0)
+        for logger in self.loggers if shares else []:
+            logger.log_metrics(grad_share_metrics(shares), step=self.global_step)
 
     def configure_optimizers(self):
         trainable = nn.ModuleDict({"student": self.student})
