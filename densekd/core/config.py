@@ -14,7 +14,8 @@ ZOO_SEPARATOR = "::"  # `mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py`: a c
 NEW_KEY_PREFIX = "+"  # `--cfg-options +trainer.max_time=...`: add a key the config does not have, on purpose
 # Keys densekd reads when a config has them: an override may set them without the prefix.
 OPTIONAL_KEYS = {"load_from", "work_dir", "seed", "train_cfg.val_interval", "train_cfg.checkpoint_interval",
-                 "train_cfg.log_interval", "train_cfg.best_metric", "train_cfg.keep_all_checkpoints"}
+                 "train_cfg.log_interval", "train_cfg.best_metric", "train_cfg.keep_all_checkpoints",
+                 "train_cfg.grad_share_interval"}
 
 
 def load_config(path, cfg_options=None, required=("model", "train_cfg")):

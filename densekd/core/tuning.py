@@ -27,9 +27,12 @@ STUDENT_ALONE = "student alone"
 
 
 def as_option(value):
-    """``value`` as a ``--cfg-options`` value reads it back: ``[a,b]`` for lists, ``None``, numbers, names."""
-    if isinstance(value, (list, tuple)):
+    """``value`` as a ``--cfg-options`` value reads it back: ``[a,b]`` for lists, ``(a,b)`` for tuples, ``None``,
+    numbers, names."""
+    if isinstance(value, list):
         return "[" + ",".join(as_option(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        return "(" + ",".join(as_option(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     return str(value)
 
 
@@ -109,8 +112,11 @@ def load_protocol(config, grid=None, metric=None, cfg_options=None):
         sizes = " x ".join(str(len(v)) for _, v in keys)
         raise InvalidValue(f"the grid has {count} settings ({sizes}, the config's own values included); the "
                            f"protocol allows at most {MAX_SETTINGS}: drop values or keys")
-    options = tuple((k, as_option(v)) for k, v in (cfg_options or {}).items())
-    return Protocol(config, tuple(keys), metric, options)
+    options = {k: as_option(v) for k, v in (cfg_options or {}).items()}
+    max_iters, interval = cfg.train_cfg.max_iters, cfg.train_cfg.get("val_interval", cfg.train_cfg.max_iters)
+    if max_iters % interval:  # settings are ranked by the trained model's score: validate at the last step
+        options["train_cfg.val_interval"] = str(max_iters)
+    return Protocol(config, tuple(keys), metric, tuple(options.items()))
 
 
 def tuning_dir(out, setting):
@@ -144,7 +150,11 @@ def tuning_scores(protocol, out):
         result = read_result(tuning_dir(out, setting), tested=False)
         if result is None or not result[1].get("val_metrics"):
             continue  # did not finish, diverged or never validated: it cannot win
-        metrics = result[1]["val_metrics"]
+        metrics, summary = result[1]["val_metrics"], result[1]
+        if summary["val_iteration"] != summary["iterations"]:
+            raise InvalidValue(f"tuning run {tuning_dir(out, setting)} last validated at step {summary['val_iteration']}"
+                               f" of {summary['iterations']}: settings are ranked by the final model — make "
+                               "train_cfg.val_interval divide max_iters")
         if protocol.metric not in metrics:
             raise UnknownKey(f"tuning metric {protocol.metric!r} is not among the tuning split's results of "
                              f"{protocol.config} ({', '.join(sorted(metrics))}): set tuning.metric or --metric")
