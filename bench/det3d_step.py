@@ -18,22 +18,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 
 import torch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-os.chdir(REPO)
+from common import build_lidar, lidar_demo_data, peak_rss_growth_mb, train_step  # noqa: E402  (bench/ is on sys.path)
 
-from kd_overhead import peak_rss_growth_mb, train_step  # noqa: E402  (bench/ is on sys.path when run as a script)
-
-from densekd import DistillModule  # noqa: E402
-from densekd.core.config import load_config  # noqa: E402
-from densekd.core.data import DataModule  # noqa: E402
-from densekd.data.kitti import prepare_kitti  # noqa: E402
-from densekd.data.lidar_scenes import make_lidar_scenes  # noqa: E402
-
-warnings.filterwarnings("ignore", message=".*self.log.*")  # steps run outside a Trainer here
 
 MODELS = {  # name -> config; the first is the reference of the ratios
     "PointPillars student (demo)": "configs/demo/pointpillars_student_lidar.py",
@@ -45,29 +34,6 @@ MODELS = {  # name -> config; the first is the reference of the ratios
     "SECOND 4x student (KITTI grid)": "configs/det3d/second_kitti_3class_4x.py",
     "SECOND (KITTI grid)": "configs/det3d/second_kitti_3class.py",
 }
-
-
-def demo_data(root):
-    """16 generated training scenes in the KITTI layout under ``root`` (prepared: infos + GT database)."""
-    if not os.path.isfile(os.path.join(root, "kitti_infos_train.json")):
-        make_lidar_scenes(root, num_train=16, num_val=2, seed=0)
-        prepare_kitti(root)
-    return root
-
-
-def build(config, root, batch_size, options=None):
-    """(training module, its train loader) of ``config`` (with ``options``) on the scenes at ``root``; a
-    distillation config gets its teacher when ``options`` name the teacher's checkpoint."""
-    options = {"train_dataloader.batch_size": batch_size, "train_dataloader.num_workers": 0, **(options or {})}
-    cfg = load_config(config, options)
-    dataset = cfg.train_dataloader.dataset
-    dataset = dataset.get("dataset", dataset)  # KITTI's configs wrap it in a RepeatDataset
-    dataset.data_root = root
-    for step in dataset.pipeline:
-        if "db_sampler" in step:
-            step.db_sampler.update(data_root=root, info_path=os.path.join(root, "kitti_dbinfos_train.json"))
-    module = DistillModule.from_config(cfg, with_teacher="teacher.checkpoint" in options)
-    return module, iter(DataModule(cfg, splits=("train",)).train_dataloader())
 
 
 def main():
@@ -82,13 +48,13 @@ def main():
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
-    root = demo_data(args.data)
+    root = lidar_demo_data(args.data)
     names = [n for n in MODELS if not (args.only_demo and "KITTI" in n)]
     if args.only:
-        module, batches = build(MODELS[args.only], root, args.batch_size)
+        module, batches = build_lidar(MODELS[args.only], root, args.batch_size)
         print(peak_rss_growth_mb(train_step(module.to(device).train()), next(batches)))
         return
-    built = {n: build(MODELS[n], root, args.batch_size) for n in names}
+    built = {n: build_lidar(MODELS[n], root, args.batch_size) for n in names}
     steps = {n: train_step(m.to(device).train()) for n, (m, _) in built.items()}
     reference = iter(built[names[0]][1])
     times, peaks = {n: [] for n in names}, {}

@@ -14,7 +14,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kd_overhead import MIMIC, TEACHER, train_step  # noqa: E402  (it also moves to the repo root)
+from common import MIMIC, TEACHER, train_step  # noqa: E402  (it also moves to the repo root)
 from densekd import DistillModule  # noqa: E402
 from densekd.core.config import load_config  # noqa: E402
 from densekd.core.data import DataModule  # noqa: E402

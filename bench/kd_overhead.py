@@ -15,61 +15,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import warnings
 
 import torch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-os.chdir(REPO)
+from common import MIMIC, TEACHER, peak_memory_mb, peak_rss_growth_mb, train_step  # noqa: E402  (bench/ is on sys.path)
 
 from densekd import DistillModule  # noqa: E402
 from densekd.core.config import load_config  # noqa: E402
 from densekd.core.data import DataModule  # noqa: E402
 from densekd.data.shapes import make_shapes_coco  # noqa: E402
-
-warnings.filterwarnings("ignore", message=".*self.log.*")  # steps run outside a Trainer here
-
-MIMIC = "configs/demo/faster_rcnn_mimic_shapes.py"
-TEACHER = "configs/demo/faster_rcnn_teacher_shapes.py"
-
-
-def peak_memory_mb(device):
-    return torch.cuda.max_memory_allocated(device) / 2**20
-
-
-def rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def peak_rss_growth_mb(fn, *args):
-    """Run ``fn(*args)`` while a thread samples this process's RSS; return the peak growth in MiB."""
-    baseline, peak, done = rss_mb(), [0.0], threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], rss_mb())
-            time.sleep(0.0005)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    fn(*args)
-    done.set()
-    sampler.join()
-    return max(peak[0], rss_mb()) - baseline
-
-
-def train_step(module):
-    """``batch -> None``: one optimizer step of a DistillModule ``module`` on ``batch``, outside a Trainer."""
-    optimizer = module.configure_optimizers()["optimizer"]
-
-    def step(batch):
-        optimizer.zero_grad(set_to_none=True)
-        module.training_step(batch, 0).backward()
-        optimizer.step()
-    return step
 
 
 def main():

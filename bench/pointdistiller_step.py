@@ -20,21 +20,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 
 import torch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-os.chdir(REPO)
-
-from det3d_step import build, demo_data  # noqa: E402  (bench/ is on sys.path when run as a script)
-from kd_overhead import peak_rss_growth_mb, train_step  # noqa: E402
+from common import build_lidar, lidar_demo_data, peak_rss_growth_mb, train_step  # noqa: E402  (bench/ is on sys.path)
 
 from densekd.core.config import load_config  # noqa: E402
 from densekd.core.graph import knn_within_groups  # noqa: E402
 from densekd.core.registry import build as build_model, use_scope  # noqa: E402
 
-warnings.filterwarnings("ignore", message=".*self.log.*")  # steps run outside a Trainer here
 
 STEPS = {  # name -> config; the first is the reference of the ratios
     "student alone": "configs/demo/pointpillars_student_lidar.py",
@@ -89,10 +83,10 @@ def main():
         return
 
     # 1. steps
-    root = demo_data(args.data)
+    root = lidar_demo_data(args.data)
     scratch = tempfile.TemporaryDirectory()  # removed at exit
     teacher = random_teacher(scratch.name)
-    built = {n: build(c, root, args.batch_size, None if n == "student alone" else {"teacher.checkpoint": teacher})
+    built = {n: build_lidar(c, root, args.batch_size, None if n == "student alone" else {"teacher.checkpoint": teacher})
              for n, c in STEPS.items()}
     steps = {n: train_step(m.to(device).train()) for n, (m, _) in built.items()}
     batches = built["student alone"][1]

@@ -1,0 +1,83 @@
+"""What the benchmarks share: the repository root as working directory, one optimizer step outside a Trainer,
+memory probes, and the demo models and data they time. Each benchmark imports this module, not another
+benchmark."""
+import os
+import threading
+import time
+import warnings
+
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.chdir(REPO)  # configs and data paths are relative to the repository root
+
+from densekd import DistillModule  # noqa: E402
+from densekd.core.config import load_config  # noqa: E402
+from densekd.core.data import DataModule  # noqa: E402
+from densekd.data.kitti import prepare_kitti  # noqa: E402
+from densekd.data.lidar_scenes import make_lidar_scenes  # noqa: E402
+
+warnings.filterwarnings("ignore", message=".*self.log.*")  # steps run outside a Trainer here
+
+MIMIC = "configs/demo/faster_rcnn_mimic_shapes.py"  # the detection demo's distillation pair
+TEACHER = "configs/demo/faster_rcnn_teacher_shapes.py"
+
+
+def peak_memory_mb(device):
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_growth_mb(fn, *args):
+    """Run ``fn(*args)`` while a thread samples this process's RSS; return the peak growth in MiB."""
+    baseline, peak, done = rss_mb(), [0.0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb())
+            time.sleep(0.0005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    fn(*args)
+    done.set()
+    sampler.join()
+    return max(peak[0], rss_mb()) - baseline
+
+
+def train_step(module):
+    """``batch -> None``: one optimizer step of a DistillModule ``module`` on ``batch``, outside a Trainer."""
+    optimizer = module.configure_optimizers()["optimizer"]
+
+    def step(batch):
+        optimizer.zero_grad(set_to_none=True)
+        module.training_step(batch, 0).backward()
+        optimizer.step()
+    return step
+
+
+def lidar_demo_data(root):
+    """16 generated training scenes in the KITTI layout under ``root`` (prepared: infos + GT database)."""
+    if not os.path.isfile(os.path.join(root, "kitti_infos_train.json")):
+        make_lidar_scenes(root, num_train=16, num_val=2, num_test=2, seed=0)
+        prepare_kitti(root)
+    return root
+
+
+def build_lidar(config, root, batch_size, options=None):
+    """(training module, its train loader) of ``config`` (with ``options``) on the scenes at ``root``; a
+    distillation config gets its teacher when ``options`` name the teacher's checkpoint."""
+    options = {"train_dataloader.batch_size": batch_size, "train_dataloader.num_workers": 0, **(options or {})}
+    cfg = load_config(config, options)
+    dataset = cfg.train_dataloader.dataset
+    dataset = dataset.get("dataset", dataset)  # KITTI's configs wrap it in a RepeatDataset
+    dataset.data_root = root
+    for step in dataset.pipeline:
+        if "db_sampler" in step:
+            step.db_sampler.update(data_root=root, info_path=os.path.join(root, "kitti_dbinfos_train.json"))
+    module = DistillModule.from_config(cfg, with_teacher="teacher.checkpoint" in options)
+    return module, iter(DataModule(cfg, splits=("train",)).train_dataloader())
