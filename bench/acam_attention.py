@@ -421,7 +421,7 @@ def build_step_modules(args, device, tmp):
     from densekd import DistillModule
     from densekd.core.config import load_config
     from densekd.core.data import DataModule
-    from densekd.data.cityscapes import make_street_scenes
+    from densekd.data.street_scenes import make_street_scenes
 
     data_root = os.path.join(tmp, "streets")
     make_street_scenes(data_root, num_train=16, num_val=2, size=(128, 256), seed=0)

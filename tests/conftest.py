@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,14 +17,14 @@ MIMIC_CFG = "configs/demo/faster_rcnn_mimic_shapes.py"
 
 @pytest.fixture
 def restore_scope():
-    """Put the default scope (mmdet, mmseg) back as it was after a test that switches it."""
-    from densekd.core.registry import use_scope
+    """Put the default scope (mmdet, mmseg) back as it was after a test that switches it (densekd's default
+    when there was none)."""
+    from densekd.core.registry import DEFAULT_SCOPE, use_scope
     from mmengine.registry import DefaultScope
 
     current = DefaultScope.get_current_instance()
     yield
-    if current is not None:
-        use_scope(current.scope_name)
+    use_scope(current.scope_name if current is not None else DEFAULT_SCOPE)
 
 
 @pytest.fixture(scope="module")
@@ -38,41 +39,79 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def street_root(tmp_path_factory):
-    """Synthetic street scenes in the Cityscapes layout: 4 train and 2 val images of 64x128."""
-    from densekd.data.cityscapes import make_street_scenes
+    """Synthetic street scenes in the Cityscapes layout: 4 train, 2 val and 2 test images of 64x128."""
+    from densekd.data.street_scenes import make_street_scenes
 
     root = tmp_path_factory.mktemp("cityscapes")
-    make_street_scenes(str(root), num_train=4, num_val=2, size=(64, 128), seed=0)
+    make_street_scenes(str(root), num_train=4, num_val=2, num_test=2, size=(64, 128), seed=0)
     return str(root)
 
 
 @pytest.fixture(scope="session")
 def shapes_root(tmp_path_factory):
-    """A 12-image shapes dataset in COCO format (8 train, 4 val)."""
+    """A 15-image shapes dataset in COCO format (8 train, 4 val, 3 test)."""
     from densekd.data.shapes import make_shapes_coco
 
     root = tmp_path_factory.mktemp("shapes")
-    make_shapes_coco(str(root), num_train=8, num_val=4, image_size=160, seed=0)
+    make_shapes_coco(str(root), num_train=8, num_val=4, num_test=3, image_size=160, seed=0)
     return str(root)
 
 
-def quick_run_options(root, iters=2, ann_file=None):
+def read_png(path):
+    """(mode, array) of a PNG file."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.mode, np.asarray(image)
+
+
+def write_png(path, array):
+    """Write a uint8 array as a PNG file, making its folder."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array, dtype=np.uint8)).save(path)
+
+
+def as_made_before_the_test_split(root, meta_name, test_paths):
+    """Turn a generated demo dataset into what densekd wrote before the report split existed: ``test_paths``
+    (files or folders) removed, and neither ``num_test`` nor a test summary in ``root/meta_name``."""
+    for path in map(str, test_paths):
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    meta_path = os.path.join(root, meta_name)
+    with open(meta_path) as f:
+        meta = json.load(f)
+    del meta["args"]["num_test"], meta["summary"]["test"]
+    with open(meta_path, "w") as f:
+        json.dump(meta, f, indent=2)
+
+
+def quick_run_options(root, iters=2, ann_file=None, test_ann_file=None):
     """``--cfg-options`` shared by every quick test run: the loaders on ``root`` (batch 2, no workers),
-    ``iters`` iterations, no validation or checkpoint on the way; ``ann_file``: the evaluators' file."""
+    ``iters`` iterations, no validation or checkpoint on the way; ``ann_file``: the evaluators' file
+    (``test_ann_file``: the test evaluator's, when it differs)."""
     options = {f"{split}_dataloader.dataset.data_root": root for split in ("train", "val", "test")}
     options.update({f"{split}_dataloader.num_workers": 0 for split in ("train", "val", "test")})
     if ann_file is not None:
-        options.update({"val_evaluator.ann_file": ann_file, "test_evaluator.ann_file": ann_file})
+        options.update({"val_evaluator.ann_file": ann_file, "test_evaluator.ann_file": test_ann_file or ann_file})
     options.update({"train_dataloader.batch_size": 2, "train_cfg.max_iters": iters,
                     "train_cfg.val_interval": 1000, "train_cfg.checkpoint_interval": 1000})
     return options
 
 
 def data_options(root, iters=2, **extra):
-    """``--cfg-options`` pointing a shapes config at ``root``, for ``iters`` quick iterations."""
-    options = quick_run_options(root, iters, os.path.join(root, "annotations", "instances_val.json"))
+    """``--cfg-options`` pointing a shapes config at ``root``, for ``iters`` quick iterations. The test loader
+    reads the split that ``test_evaluator.ann_file`` scores (``instances_<split>[.ov].json``; default: test),
+    so that a test scoring on val also reads val."""
+    annotations = os.path.join(root, "annotations")
+    options = quick_run_options(root, iters, os.path.join(annotations, "instances_val.json"),
+                                os.path.join(annotations, "instances_test.json"))
     options["lr_schedule.warmup_iters"] = 0
     options.update(extra)
+    test_ann = options["test_evaluator.ann_file"]
+    split = os.path.basename(test_ann).split(".")[0].removeprefix("instances_")
+    options.setdefault("test_dataloader.dataset.ann_file", test_ann)
+    options.setdefault("test_dataloader.dataset.data_prefix.img", f"{split}/")
     return options
 
 
@@ -126,13 +165,19 @@ def kitti_options(config, root, iters=2, **extra):
     sampler = f"{train}.pipeline.{OBJECT_SAMPLE}.db_sampler"
     options = {f"{train}.data_root": root, f"{sampler}.data_root": root,
                f"{sampler}.info_path": root + "kitti_dbinfos_train.json"}
-    for split in ("val", "test"):
+    # the demo configs test on their report split (testing/, kitti_infos_test.json), KITTI's on val
+    test_infos = "kitti_infos_test.json" if config.startswith("configs/demo/") else "kitti_infos_val.json"
+    for split, infos in (("val", "kitti_infos_val.json"), ("test", test_infos)):
         options.update({f"{split}_dataloader.dataset.data_root": root, f"{split}_dataloader.num_workers": 0,
-                        f"{split}_evaluator.ann_file": root + "kitti_infos_val.json"})
+                        f"{split}_evaluator.ann_file": root + infos})
     options.update({"train_dataloader.batch_size": 1, "train_dataloader.num_workers": 0,
                     "train_cfg.max_iters": iters, "train_cfg.val_interval": 1000,
                     "train_cfg.checkpoint_interval": 1000, "train_cfg.log_interval": 1})
     options.update(extra)
+    # the test loader reads the frames of the infos it is given: the report split's in testing/, any other in training/
+    test_ann = options.get("test_dataloader.dataset.ann_file", test_infos)
+    folder = "testing" if os.path.basename(test_ann) == "kitti_infos_test.json" else "training"
+    options["test_dataloader.dataset.data_prefix.pts"] = f"{folder}/velodyne_reduced"
     return options
 
 
@@ -222,12 +267,12 @@ def tiny_clip(tiny_clip_cfg):
 
 @pytest.fixture(scope="session")
 def kitti_root(tmp_path_factory):
-    """Synthetic LiDAR scenes in the KITTI layout, prepared for mmdet3d: 4 train and 20 val frames (over
-    40 moderate cars: fewer would cap a perfect AP40 below 100, see test_det3d_configs)."""
+    """Synthetic LiDAR scenes in the KITTI layout, prepared for mmdet3d: 4 train, 20 val and 20 test frames
+    (over 40 moderate cars each: fewer would cap a perfect AP40 below 100, see test_det3d_configs)."""
     from densekd.data.kitti import prepare_kitti
     from densekd.data.lidar_scenes import make_lidar_scenes
 
     root = tmp_path_factory.mktemp("kitti")
-    make_lidar_scenes(str(root), num_train=4, num_val=20, seed=0)
+    make_lidar_scenes(str(root), num_train=4, num_val=20, num_test=20, seed=0)
     prepare_kitti(str(root))
     return str(root) + "/"

@@ -1,4 +1,4 @@
-"""Write the open-vocabulary annotation files (base-only train, base + novel val) of a COCO dataset.
+"""Write the open-vocabulary annotation files (base-only train, base + novel evaluation splits) of a COCO dataset.
 
     python tools/prepare_ov_coco.py [--dataset coco|lvis|shapes] [--data-root DIR] [--force]
 
@@ -8,7 +8,8 @@ lvis:   data/lvis/annotations/lvis_v1_train.json   -> lvis_v1_train.866.json (86
         data/lvis/annotations/lvis_v1_val.json     -> lvis_v1_val.1203.json (866 base + 337 novel: rare;
                                                       every image kept, as LVIS evaluation needs)
 shapes: data/shapes/annotations/instances_train.json   -> instances_train.base.json
-        data/shapes/annotations/instances_val.json     -> instances_val.ov.json
+        data/shapes/annotations/instances_val.json     -> instances_val.ov.json (the tuning split)
+        data/shapes/annotations/instances_test.json    -> instances_test.ov.json (the report split)
 
 Category ids are remapped base-first; each category keeps its original id (``orig_id``) and its
 ``split`` ('base' / 'novel'). LVIS's base / novel names come from each category's ``frequency``

@@ -53,9 +53,10 @@ model = dict(
     test_cfg=dict(
         rpn=dict(nms_pre=1000, max_per_img=300, nms=dict(type='nms', iou_threshold=0.7), min_bbox_size=0)))
 
-val_evaluator = dict(_delete_=True, type='ProposalRecall',
+val_evaluator = dict(_delete_=True, type='ProposalRecall',  # the tuning split
                      ann_file='data/shapes/annotations/instances_val.ov.json', proposal_nums=(10, 100, 300))
-test_evaluator = val_evaluator
+test_evaluator = dict(_delete_=True, type='ProposalRecall',  # the report split: final runs only, tools/test.py
+                      ann_file='data/shapes/annotations/instances_test.ov.json', proposal_nums=(10, 100, 300))
 
 # The best checkpoint is chosen on BASE recall only: novel boxes must not steer training.
 # 1600 iterations: this RPN is also the OV demo detectors' pretraining, the stand-in for OADP's

@@ -6,7 +6,6 @@ from densekd.data.cityscapes import (
     colorize_train_ids,
     convert_label_ids,
     label_ids_to_train_ids,
-    make_street_scenes,
 )
 from densekd.data.kitti import (
     KITTI_3D_CLASSES,
@@ -23,11 +22,13 @@ from densekd.data.kitti import (
 )
 from densekd.data.lidar_scenes import make_lidar_scenes, render_frame, scan_objects
 from densekd.data.shapes import SHAPES_CLASSES, make_shapes_coco
+from densekd.data.street_scenes import make_street_scenes
+from densekd.data.synthetic import SPLITS
 
 __all__ = [
     "CITYSCAPES_CLASSES", "CITYSCAPES_LABELS", "CITYSCAPES_PALETTE", "SHAPES_CLASSES",
     "colorize_train_ids", "convert_label_ids", "label_ids_to_train_ids", "make_shapes_coco",
-    "make_street_scenes",
+    "make_street_scenes", "SPLITS",
     "KITTI_CLASSES", "KITTI_3D_CLASSES", "camera_boxes_to_lidar", "lidar_boxes_to_camera",
     "make_lidar_scenes", "prepare_kitti", "read_calib", "read_label", "read_velodyne",
     "render_frame", "scan_objects", "write_calib", "write_label", "write_velodyne",

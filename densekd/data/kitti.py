@@ -8,12 +8,16 @@ unzipped into ``root``, plus the ``ImageSets`` split files)::
     root/training/calib/000000.txt        P0..P3, R0_rect, Tr_velo_to_cam, Tr_imu_to_velo
     root/training/image_2/000000.png      1242 x 375 (about; it varies a little in KITTI)
     root/training/planes/000000.txt       road plane (optional; mmdet3d's PointPillars config samples onto it)
+    root/testing/{velodyne,calib,image_2}/...  the test split (optional): KITTI's has no label_2, the
+                                          synthetic scenes' (densekd.data.lidar_scenes) has
     root/ImageSets/{train,val,trainval}.txt   6-digit frame ids, one a line (test.txt optional)
 
 :func:`prepare_kitti` writes what mmdet3d 1.4's KITTI configs read, in JSON instead of pickle::
 
     root/training/velodyne_reduced/000000.bin   the points inside camera 2's image frustum
     root/kitti_infos_{train,val,trainval}.json  mmdet3d v2 infos: {'metainfo', 'data_list'}
+    root/kitti_infos_test.json                  when testing/ and ImageSets/test.txt are there; with
+                                                annotations when testing/label_2 is
     root/kitti_gt_database/{idx}_{class}_{i}.bin  each training object's points, box-bottom-relative
     root/kitti_dbinfos_train.json               {class: [{'name', 'path', 'box3d_lidar', ...}]}
     root/kitti_prepare_meta.json                inputs' fingerprint + summary, to skip re-preparing
@@ -460,11 +464,12 @@ def _frame_files(root, split_dir, sample_idx, labelled):
 
 
 def _splits(root):
-    """{split: (split folder, labelled, frame ids)}: train and val, and test when it is there."""
+    """{split: (split folder, labelled, frame ids)}: train and val, and test when it is there (labelled
+    when testing/label_2 is: the synthetic scenes' report split, not KITTI's own test split)."""
     sets = root / "ImageSets"
     splits = {name: ("training", True, read_image_set(sets / f"{name}.txt")) for name in ("train", "val")}
     if (sets / "test.txt").is_file() and (root / "testing" / "velodyne").is_dir():
-        splits["test"] = ("testing", False, read_image_set(sets / "test.txt"))
+        splits["test"] = ("testing", (root / "testing" / "label_2").is_dir(), read_image_set(sets / "test.txt"))
     return splits
 
 
@@ -544,18 +549,19 @@ def _add_to_database(database, root, info, points, calib, labels, group_counter)
 
 
 def _split_summary(data_list):
-    """Frames, instances a class, DontCare count, moderate share and mean reduced points of a split."""
-    counts, moderate, total = {}, 0, 0
+    """Frames, instances and moderate instances (KITTI's moderate: easy or moderate) a class, DontCare count
+    and moderate share of a split."""
+    counts, moderate = {}, {}
     for info in data_list:
         for inst in info["instances"]:
             if inst["bbox_label"] >= 0:
                 name = KITTI_CLASSES[inst["bbox_label"]]
                 counts[name] = counts.get(name, 0) + 1
-                total += 1
-                moderate += int(inst["difficulty"] in (0, 1))
+                moderate[name] = moderate.get(name, 0) + int(inst["difficulty"] in (0, 1))
+    total = sum(counts.values())
     dont_care = sum(inst["bbox_label"] == -1 for info in data_list for inst in info["instances"])
-    return dict(frames=len(data_list), instances=counts, dont_care=int(dont_care),
-                moderate_fraction=round(moderate / total, 4) if total else 0.0)
+    return dict(frames=len(data_list), instances=counts, moderate=moderate, dont_care=int(dont_care),
+                moderate_fraction=round(sum(moderate.values()) / total, 4) if total else 0.0)
 
 
 def _clear_database(root):
@@ -571,10 +577,10 @@ def prepare_kitti(root, overwrite=False):
     """Write velodyne_reduced, the mmdet3d v2 info JSONs and the GT database of a KITTI root; return a summary.
 
     The summary is ``{'root', 'generated', 'splits': {split: {'frames', 'instances': {class: n},
-    'dont_care', 'moderate_fraction'}}, 'gt_database': {class: n}, 'files': [...]}``; ``generated``
-    is False when ``root/kitti_prepare_meta.json`` shows these exact inputs were prepared already
-    (nothing is rewritten unless ``overwrite``). A missing root or folder raises FileNotFoundError
-    saying what to download.
+    'moderate': {class: n}, 'dont_care', 'moderate_fraction'}}, 'gt_database': {class: n}, 'files':
+    [...]}``; ``generated`` is False when ``root/kitti_prepare_meta.json`` shows these exact inputs were
+    prepared already (nothing is rewritten unless ``overwrite``). A missing root or folder raises
+    FileNotFoundError saying what to download.
     """
     from tqdm import tqdm
 

@@ -38,12 +38,12 @@ import numpy as np
 from PIL import Image
 
 from densekd.data.kitti import (
-    KITTI_IMAGE_SIZE, KITTI_REFERENCE_CALIB, camera_frustum_mask, image_boxes_and_truncation,
+    KITTI_IMAGE_SIZE, KITTI_REFERENCE_CALIB, camera_frustum_mask, image_boxes_and_truncation, kitti_difficulty,
     lidar_box_corners, lidar_boxes_to_camera, lidar_to_camera, project_to_image, to_homogeneous, wrap_angle,
     write_calib, write_label, write_plane, write_velodyne,
 )
 from densekd.data.manifest import read_json_or_none, write_json_atomic
-from densekd.data.shapes import _check_int
+from densekd.data.synthetic import SPLITS, adds_only_the_test_split, check_int, check_split_sizes, item_rng
 from ..core.errors import InvalidValue
 
 __all__ = ["LIDAR_HEIGHT", "CLASS_SIZES", "LidarSpec", "BoxPart", "CylinderPart", "object_parts",
@@ -67,7 +67,7 @@ LidarSpec.__doc__ = ("The simulated scanner: beams evenly over elevation_deg (to
 
 _FORMAT_VERSION = 2
 _META_NAME = "lidar_scenes_meta.json"
-_SPLIT_CODES = {"train": 0, "val": 1}
+_SPLIT_DIRS = {"train": "training", "val": "training", "test": "testing"}  # KITTI's folders
 _FRAME_FILE = re.compile(r"\d{6}\.(bin|txt|png)")
 _FRAME_DIRS = {"velodyne": ".bin", "label_2": ".txt", "calib": ".txt", "image_2": ".png", "planes": ".txt"}
 _CAMERA_HALF_FOV = math.radians(41.0)
@@ -572,7 +572,7 @@ def render_frame(seed, split, index, max_range=40.0, max_lateral=20.0, spec=Lida
     """One synthetic frame, depending only on (seed, split, index) and the arguments -> dict of
     ``points`` (N, 4) float32, ``owner`` (N,), ``names``, ``boxes`` (K, 7) LiDAR boxes of every placed
     object (labelled or not), ``labels`` (label_2 dicts), ``calib``, ``image`` (375, 1242, 3) uint8."""
-    rng = np.random.default_rng([seed, _SPLIT_CODES[split], index])
+    rng = item_rng(seed, split, index)
     calib = _frame_calib(rng)
     road = _plan_road(rng)
     clutter = _clutter(rng, road, max_range)
@@ -588,11 +588,10 @@ def render_frame(seed, split, index, max_range=40.0, max_lateral=20.0, spec=Lida
 
 # ---- the dataset -------------------------------------------------------------------------------------
 
-def _validate(num_train, num_val, seed, max_range, max_lateral, beams, azimuth_step):
-    _check_int("num_train", num_train, 1, 1_000_000)
-    _check_int("num_val", num_val, 1, 1_000_000)
-    _check_int("seed", seed, 0)
-    _check_int("beams", beams, 4, 256)
+def _validate(num_train, num_val, num_test, seed, max_range, max_lateral, beams, azimuth_step):
+    check_split_sizes(num_train, num_val, num_test)
+    check_int("seed", seed, 0)
+    check_int("beams", beams, 4, 256)
     if not 10.0 <= float(max_range) <= 80.0:
         raise InvalidValue(f"max_range must be in [10, 80] m, got {max_range}")
     if not 5.0 <= float(max_lateral) <= 40.0:
@@ -601,15 +600,16 @@ def _validate(num_train, num_val, seed, max_range, max_lateral, beams, azimuth_s
         raise InvalidValue(f"azimuth_step must be in [0.05, 1] degrees, got {azimuth_step}")
 
 
-def _frame_ids(num_train, num_val):
-    """{split: [frame ids]}: train frames first, then val."""
-    return {"train": list(range(num_train)), "val": list(range(num_train, num_train + num_val))}
+def _frame_ids(args):
+    """{split: [frame ids]}: train frames first, then val, then test (in testing/), so no two share an id."""
+    first = {"train": 0, "val": args["num_train"], "test": args["num_train"] + args["num_val"]}
+    return {split: list(range(first[split], first[split] + args[f"num_{split}"])) for split in SPLITS}
 
 
-def _remove_stale(root):
-    """Delete this generator's frame files (and the derived velodyne_reduced) from an earlier run."""
+def _remove_stale(root, split_dir):
+    """Delete this generator's frame files (and the derived velodyne_reduced) in ``split_dir`` from an earlier run."""
     for folder in (*_FRAME_DIRS, "velodyne_reduced"):
-        directory = root / "training" / folder
+        directory = root / split_dir / folder
         if directory.is_dir():
             for path in directory.iterdir():
                 if _FRAME_FILE.fullmatch(path.name):
@@ -624,30 +624,25 @@ def ground_plane(calib):
     return [*normal.tolist(), float(-normal @ point)]
 
 
-def _write_frame(root, frame_id, frame):
+def _write_frame(root, split_dir, frame_id, frame):
     stem = f"{frame_id:06d}"
-    training = root / "training"
-    write_velodyne(training / "velodyne" / f"{stem}.bin", frame["points"])
-    write_label(training / "label_2" / f"{stem}.txt", frame["labels"])
-    write_calib(training / "calib" / f"{stem}.txt", frame["calib"])
-    write_plane(training / "planes" / f"{stem}.txt", ground_plane(frame["calib"]))
-    Image.fromarray(frame["image"]).save(training / "image_2" / f"{stem}.png", compress_level=1)
+    folder = root / split_dir
+    write_velodyne(folder / "velodyne" / f"{stem}.bin", frame["points"])
+    write_label(folder / "label_2" / f"{stem}.txt", frame["labels"])
+    write_calib(folder / "calib" / f"{stem}.txt", frame["calib"])
+    write_plane(folder / "planes" / f"{stem}.txt", ground_plane(frame["calib"]))
+    Image.fromarray(frame["image"]).save(folder / "image_2" / f"{stem}.png", compress_level=1)
 
 
 def _read_meta(root):
     return read_json_or_none(root / _META_NAME)
 
 
-def _is_complete(root, args):
-    meta = _read_meta(root)
-    if not meta or meta.get("args") != args or not meta.get("complete"):
-        return None
-    for ids in _frame_ids(args["num_train"], args["num_val"]).values():
-        for frame_id in ids:
-            for folder, suffix in _FRAME_DIRS.items():
-                if not (root / "training" / folder / f"{frame_id:06d}{suffix}").is_file():
-                    return None
-    return meta.get("summary")
+def _splits_present(root, args, splits):
+    """Whether every frame file of ``splits`` is on disk."""
+    ids = _frame_ids(args)
+    return all((root / _SPLIT_DIRS[split] / folder / f"{frame_id:06d}{suffix}").is_file()
+               for split in splits for frame_id in ids[split] for folder, suffix in _FRAME_DIRS.items())
 
 
 def _write_meta(root, args, summary, complete):
@@ -655,64 +650,86 @@ def _write_meta(root, args, summary, complete):
 
 
 def _split_summary(frames):
-    """Frames, objects per class, DontCare, empty frames, moderate share, mean points of a split's frames."""
-    counts, dont_care, moderate, total, empty, points = {}, 0, 0, 0, 0, 0
+    """Frames, objects and moderate objects (KITTI's moderate: easy or moderate) per class, DontCare, empty
+    frames, moderate share and mean points of a split's frames."""
+    counts, moderate, dont_care, empty, points = {}, {}, 0, 0, 0
     for labels, num_points in frames:
         empty += not labels
         points += num_points
-        for obj in labels:
-            if obj["type"] == "DontCare":
-                dont_care += 1
-                continue
+        cared = [obj for obj in labels if obj["type"] != "DontCare"]
+        dont_care += len(labels) - len(cared)
+        difficulty = kitti_difficulty([obj["bbox"][3] - obj["bbox"][1] for obj in cared],
+                                      [obj["occluded"] for obj in cared], [obj["truncated"] for obj in cared])
+        for obj, level in zip(cared, difficulty):
             counts[obj["type"]] = counts.get(obj["type"], 0) + 1
-            total += 1
-            height = obj["bbox"][3] - obj["bbox"][1]
-            moderate += int(height >= 25 and obj["occluded"] <= 1 and obj["truncated"] <= 0.3)
-    return dict(frames=len(frames), objects=counts, dont_care=dont_care, empty_frames=empty,
-                moderate_fraction=round(moderate / total, 4) if total else 0.0,
+            moderate[obj["type"]] = moderate.get(obj["type"], 0) + int(level in (0, 1))
+    total = sum(counts.values())
+    return dict(frames=len(frames), objects=counts, moderate=moderate, dont_care=dont_care, empty_frames=empty,
+                moderate_fraction=round(sum(moderate.values()) / total, 4) if total else 0.0,
                 points_per_frame=round(points / max(len(frames), 1), 1))
 
 
-def make_lidar_scenes(root, num_train=200, num_val=50, seed=0, max_range=40.0, max_lateral=20.0,
-                      beams=64, azimuth_step=0.2):
-    """Write synthetic LiDAR scenes in the KITTI object layout under ``root``; return a summary dict.
-
-    Frames 000000.. are train, the next ``num_val`` val (ImageSets/{train,val,trainval}.txt). Each
-    frame depends only on (seed, split, index within the split) and the arguments; the same
-    arguments give byte-identical files. The summary is ``{'root', 'train': {'frames', 'objects':
-    {class: n}, 'dont_care', 'empty_frames', 'moderate_fraction', 'points_per_frame'}, 'val': {...},
-    'generated'}``; ``generated`` is False when ``root/lidar_scenes_meta.json`` shows this exact
-    dataset is there (nothing rewritten). A ``root`` with ``training/`` but no such meta file (real
-    KITTI?) is refused with a ValueError. Run :func:`densekd.data.kitti.prepare_kitti` next.
-    """
-    _validate(num_train, num_val, seed, max_range, max_lateral, beams, azimuth_step)
-    root = Path(root)
-    args = dict(format_version=_FORMAT_VERSION, num_train=int(num_train), num_val=int(num_val), seed=int(seed),
-                max_range=float(max_range), max_lateral=float(max_lateral), beams=int(beams),
-                azimuth_step=float(azimuth_step))
-    summary = _is_complete(root, args)
-    if summary is not None:
-        return dict(summary, root=str(root), generated=False)
-    if _read_meta(root) is None and (root / "training").exists():
-        raise InvalidValue(f"{root} holds training/ but no {_META_NAME}: it was not written by "
-                           f"make_lidar_scenes (real KITTI?); refusing to write into it")
-    root.mkdir(parents=True, exist_ok=True)
-    _write_meta(root, args, None, complete=False)
-    _remove_stale(root)
-    for folder in _FRAME_DIRS:
-        (root / "training" / folder).mkdir(parents=True, exist_ok=True)
-    (root / "ImageSets").mkdir(exist_ok=True)
-    spec = LidarSpec(beams=int(beams), azimuth_step_deg=float(azimuth_step))
+def _write_splits(root, args, splits, spec):
+    """Render and write the frames of ``splits`` and their ImageSets file; returns {split: summary}."""
     summary = {}
-    for split, ids in _frame_ids(num_train, num_val).items():
+    for split, ids in _frame_ids(args).items():
+        if split not in splits:
+            continue
         frames = []
         for index, frame_id in enumerate(ids):
-            frame = render_frame(seed, split, index, max_range, max_lateral, spec)
-            _write_frame(root, frame_id, frame)
+            frame = render_frame(args["seed"], split, index, args["max_range"], args["max_lateral"], spec)
+            _write_frame(root, _SPLIT_DIRS[split], frame_id, frame)
             frames.append((frame["labels"], len(frame["points"])))
         summary[split] = _split_summary(frames)
         (root / "ImageSets" / f"{split}.txt").write_text("".join(f"{i:06d}\n" for i in ids))
-    all_ids = sum(_frame_ids(num_train, num_val).values(), [])
-    (root / "ImageSets" / "trainval.txt").write_text("".join(f"{i:06d}\n" for i in all_ids))
+    return summary
+
+
+def make_lidar_scenes(root, num_train=200, num_val=80, num_test=300, seed=0, max_range=40.0, max_lateral=20.0,
+                      beams=64, azimuth_step=0.2):
+    """Write synthetic LiDAR scenes in the KITTI object layout under ``root``; return a summary dict.
+
+    Frames 000000.. are train, the next ``num_val`` val (the tuning split), both in ``training/`` as in
+    KITTI (ImageSets/{train,val,trainval}.txt). The next ``num_test`` frames are test, the report split:
+    in ``testing/`` as KITTI's test split (ImageSets/test.txt), but with ``label_2`` (KITTI withholds its
+    test labels), so that :func:`densekd.data.kitti.prepare_kitti` writes ``kitti_infos_test.json`` with
+    annotations and mmdet3d's KittiDataset / KittiMetric read and score it as they do val. Frame ids run on
+    across the splits, so no two frames share an id. Each frame depends only on (seed, split, index within
+    the split) and the arguments; the same arguments give byte-identical files. The summary is ``{'root',
+    'train': {'frames', 'objects': {class: n}, 'moderate': {class: n}, 'dont_care', 'empty_frames',
+    'moderate_fraction', 'points_per_frame'}, 'val': {...}, 'test': {...}, 'generated'}``; ``generated`` is
+    False when ``root/lidar_scenes_meta.json`` shows this exact dataset is there (nothing rewritten). A
+    dataset that differs only in its test split (e.g. one made before there was one) gets the test split
+    written and keeps its train and val frames. A ``root`` with ``training/`` but no such meta file (real
+    KITTI?) is refused with a ValueError. Run :func:`densekd.data.kitti.prepare_kitti` next.
+    """
+    _validate(num_train, num_val, num_test, seed, max_range, max_lateral, beams, azimuth_step)
+    root = Path(root)
+    args = dict(format_version=_FORMAT_VERSION, num_train=int(num_train), num_val=int(num_val),
+                num_test=int(num_test), seed=int(seed), max_range=float(max_range), max_lateral=float(max_lateral),
+                beams=int(beams), azimuth_step=float(azimuth_step))
+    meta = _read_meta(root)
+    finished = meta["args"] if meta and meta.get("complete") else None
+    if finished == args and _splits_present(root, args, SPLITS):
+        return dict(meta["summary"], root=str(root), generated=False)
+    if meta is None and (root / "training").exists():
+        raise InvalidValue(f"{root} holds training/ but no {_META_NAME}: it was not written by "
+                           f"make_lidar_scenes (real KITTI?); refusing to write into it")
+    spec = LidarSpec(beams=int(beams), azimuth_step_deg=float(azimuth_step))
+    if adds_only_the_test_split(finished, args) and _splits_present(root, args, ("train", "val")):
+        splits, summary = ("test",), meta["summary"]  # the old meta stays until the test split is written
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        _write_meta(root, args, None, complete=False)  # an interrupted generation must not look complete
+        splits, summary = SPLITS, {}
+    for split_dir in {_SPLIT_DIRS[split] for split in splits}:
+        _remove_stale(root, split_dir)
+        for folder in _FRAME_DIRS:
+            (root / split_dir / folder).mkdir(parents=True, exist_ok=True)
+    (root / "ImageSets").mkdir(exist_ok=True)
+    summary.update(_write_splits(root, args, splits, spec))
+    if "train" in splits:
+        ids = _frame_ids(args)
+        (root / "ImageSets" / "trainval.txt").write_text("".join(f"{i:06d}\n" for i in ids["train"] + ids["val"]))
     _write_meta(root, args, summary, complete=True)
     return dict(summary, root=str(root), generated=True)

@@ -9,9 +9,10 @@ Masks are rasterised at pixel centres, so pixel counts match the polygons' true 
 
 On disk (the standard COCO layout)::
 
-    root/train/000000.jpg ...            root/val/000000.jpg ...
+    root/train/000000.jpg ...            root/val/000000.jpg ...       root/test/000000.jpg ...
     root/annotations/instances_train.json
-    root/annotations/instances_val.json
+    root/annotations/instances_val.json  the tuning split
+    root/annotations/instances_test.json the report split (see densekd.data.synthetic)
     root/shapes_meta.json                arguments + summary, to skip regeneration
 
 Annotation fields: ``bbox`` [x, y, w, h] of the visible pixels, ``area`` the visible pixel count,
@@ -20,12 +21,14 @@ Annotation fields: ``bbox`` [x, y, w, h] of the visible pixels, ``area`` the vis
 """
 import json
 import math
-import os
 import re
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from densekd.data.manifest import read_json_or_none, write_json_atomic
+from densekd.data.synthetic import SPLITS, adds_only_the_test_split, check_int, check_split_sizes, item_rng
 from ..core.errors import InvalidValue
 
 __all__ = ["SHAPES_CLASSES", "MIN_VISIBLE_FRACTION", "make_shapes_coco"]
@@ -37,7 +40,7 @@ SHAPES_CLASSES = (
 MIN_VISIBLE_FRACTION = 0.4
 
 _FORMAT_VERSION = 1
-_SPLIT_CODES = {"train": 0, "val": 1}
+_META_NAME = "shapes_meta.json"
 _SIZE_RANGE = (0.10, 0.50)  # object diameter as a fraction of the image side
 _PLACEMENT_TRIES = 20
 _MIN_COLOUR_DISTANCE = 90.0  # RGB distance between an object and the background under it
@@ -106,21 +109,12 @@ _SHAPES = {
 assert tuple(_SHAPES) == SHAPES_CLASSES
 
 
-def _check_int(name, value, low, high=None):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidValue(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if value < low or (high is not None and value > high):
-        allowed = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise InvalidValue(f"{name} must be {allowed}, got {value}")
-
-
-def _validate(num_train, num_val, image_size, seed, min_objects, max_objects):
-    _check_int("num_train", num_train, 1, 1_000_000)
-    _check_int("num_val", num_val, 1, 1_000_000)
-    _check_int("image_size", image_size, 32, 4096)
-    _check_int("seed", seed, 0)
-    _check_int("min_objects", min_objects, 1, 30)
-    _check_int("max_objects", max_objects, 1, 30)
+def _validate(num_train, num_val, num_test, image_size, seed, min_objects, max_objects):
+    check_split_sizes(num_train, num_val, num_test)
+    check_int("image_size", image_size, 32, 4096)
+    check_int("seed", seed, 0)
+    check_int("min_objects", min_objects, 1, 30)
+    check_int("max_objects", max_objects, 1, 30)
     if max_objects < min_objects:
         raise InvalidValue(
             f"max_objects must be >= min_objects, got max_objects={max_objects} < "
@@ -283,7 +277,7 @@ def _write_split(root, split, num_images, image_size, seed, min_objects, max_obj
 
     images, annotations = [], []
     for index in range(num_images):
-        rng = np.random.default_rng([seed, _SPLIT_CODES[split], index])
+        rng = item_rng(seed, split, index)
         pixels, objects = _render_image(rng, image_size, min_objects, max_objects)
         file_name = f"{index:06d}.jpg"
         Image.fromarray(pixels, mode="RGB").save(image_dir / file_name, quality=95)
@@ -311,58 +305,45 @@ def _write_split(root, split, num_images, image_size, seed, min_objects, max_obj
     ann_dir.mkdir(parents=True, exist_ok=True)
     with open(ann_dir / f"instances_{split}.json", "w") as f:
         json.dump(coco, f, separators=(",", ":"))
-    return dict(images=len(images), objects=len(annotations))
+    per_class = np.bincount([a["category_id"] - 1 for a in annotations], minlength=len(SHAPES_CLASSES))
+    return dict(images=len(images), objects=len(annotations),
+                objects_per_class={name: int(n) for name, n in zip(SHAPES_CLASSES, per_class)})
 
 
-def _is_complete(root, args):
-    """Whether ``root`` holds a finished generation made with exactly ``args``."""
-    meta_path = root / "shapes_meta.json"
-    if not meta_path.is_file():
-        return None
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if meta.get("args") != args:
-        return None
-    for split in _SPLIT_CODES:
-        if not (root / "annotations" / f"instances_{split}.json").is_file():
-            return None
-        last = args[f"num_{split}"] - 1
-        if not (root / split / f"{last:06d}.jpg").is_file():
-            return None
-    return meta.get("summary")
+def _splits_present(root, args, splits):
+    """Whether the annotation file and the last image of each of ``splits`` are on disk."""
+    return all((root / "annotations" / f"instances_{split}.json").is_file()
+               and (root / split / f"{args[f'num_{split}'] - 1:06d}.jpg").is_file() for split in splits)
 
 
-def make_shapes_coco(root, num_train=400, num_val=100, image_size=160, seed=0,
+def make_shapes_coco(root, num_train=400, num_val=100, num_test=300, image_size=160, seed=0,
                      min_objects=2, max_objects=6):
     """Write the synthetic shapes dataset in COCO format under ``root``; return a summary dict.
 
-    The summary is ``{'root', 'classes', 'train': {'images', 'objects'}, 'val': {...},
-    'generated'}``; ``generated`` is False when ``root`` already held this exact dataset
-    (same arguments, recorded in ``root/shapes_meta.json``) and nothing was rewritten.
+    The summary is ``{'root', 'classes', 'train': {'images', 'objects', 'objects_per_class': {class: n}},
+    'val': {...}, 'test': {...}, 'generated'}``; ``generated`` is False when ``root`` already held this
+    exact dataset (same arguments, recorded in ``root/shapes_meta.json``) and nothing was rewritten. A
+    dataset that differs only in its test split (e.g. one made before there was one) gets the test split
+    written and keeps its train and val files.
     """
-    _validate(num_train, num_val, image_size, seed, min_objects, max_objects)
+    _validate(num_train, num_val, num_test, image_size, seed, min_objects, max_objects)
     root = Path(root)
     args = dict(
-        format_version=_FORMAT_VERSION, num_train=int(num_train), num_val=int(num_val),
+        format_version=_FORMAT_VERSION, num_train=int(num_train), num_val=int(num_val), num_test=int(num_test),
         image_size=int(image_size), seed=int(seed), min_objects=int(min_objects),
         max_objects=int(max_objects),
     )
-    summary = _is_complete(root, args)
-    if summary is not None:
-        return dict(summary, root=str(root), generated=False)
+    meta = read_json_or_none(root / _META_NAME) or {}  # written last: there only when a generation finished
+    if meta.get("args") == args and _splits_present(root, args, SPLITS):
+        return dict(meta["summary"], root=str(root), generated=False)
 
-    root.mkdir(parents=True, exist_ok=True)
-    meta_path = root / "shapes_meta.json"
-    if meta_path.exists():
-        meta_path.unlink()  # an interrupted regeneration must not look complete
-    summary = dict(classes=list(SHAPES_CLASSES))
-    for split in _SPLIT_CODES:
-        summary[split] = _write_split(
-            root, split, args[f"num_{split}"], image_size, seed, min_objects, max_objects
-        )
-    tmp = meta_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(dict(args=args, summary=summary), indent=2) + "\n")
-    os.replace(tmp, meta_path)
+    if adds_only_the_test_split(meta.get("args"), args) and _splits_present(root, args, ("train", "val")):
+        splits, summary = ("test",), meta["summary"]  # the old meta stays until the test split is written
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / _META_NAME).unlink(missing_ok=True)  # an interrupted regeneration must not look complete
+        splits, summary = SPLITS, dict(classes=list(SHAPES_CLASSES))
+    for split in splits:
+        summary[split] = _write_split(root, split, args[f"num_{split}"], image_size, seed, min_objects, max_objects)
+    write_json_atomic(root / _META_NAME, dict(args=args, summary=summary), indent=2)
     return dict(summary, root=str(root), generated=True)

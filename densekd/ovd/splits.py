@@ -173,8 +173,10 @@ OV_DATASETS = {
     "shapes": dict(
         root="data/shapes", base=SHAPES_BASE, novel=SHAPES_NOVEL,
         files=[("instances_train.json", "instances_train.base.json", "train"),
-               ("instances_val.json", "instances_val.ov.json", "ov")],
-        get="make the demo data with `python tools/make_demo_data.py --out {root}`"),
+               ("instances_val.json", "instances_val.ov.json", "ov"),  # the tuning split
+               ("instances_test.json", "instances_test.ov.json", "ov")],  # the report split
+        get="make the demo data with `python tools/make_demo_data.py --out {root}` (run again on demo data made "
+            "before there was a test split: it adds the split)"),
 }
 
 

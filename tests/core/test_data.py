@@ -45,3 +45,32 @@ def test_missing_files_are_found_through_wrappers_and_the_gt_database(tmp_path):
     check_data_root(dict(type="RepeatDataset", times=2, dataset=inner))  # all there now
     with pytest.raises(FileNotFoundError, match="missing.json"):
         check_data_root(dict(type="ConcatDataset", datasets=[inner, {**inner, "ann_file": "missing.json"}]))
+
+
+@pytest.mark.parametrize("config, command", [
+    ("configs/demo/faster_rcnn_student_shapes.py", "python tools/make_demo_data.py --out data/shapes"),
+    ("configs/demo/pointpillars_student_lidar.py", "python tools/make_demo_data.py --dataset kitti"),
+])
+@pytest.mark.usefixtures("restore_scope")  # the LiDAR config switches to mmdet3d
+def test_demo_data_without_its_report_split_fails_in_one_line_naming_the_command(config, command, tmp_path):
+    """Demo data made before there was a test split: tools/test.py stops before building a model, in one line
+    naming the missing path and the command that adds the split."""
+    from conftest import as_made_before_the_test_split, load_tool
+    from densekd.data import make_shapes_coco
+
+    root = tmp_path / "old"
+    if "shapes" in config:
+        make_shapes_coco(root, num_train=1, num_val=1, num_test=1, image_size=32)
+        as_made_before_the_test_split(root, "shapes_meta.json",
+                                      [root / "test", root / "annotations" / "instances_test.json"])
+        missing = root / "annotations" / "instances_test.json"
+    else:  # a prepared KITTI-layout root without kitti_infos_test.json
+        (root / "training" / "velodyne_reduced").mkdir(parents=True)
+        missing = root / "kitti_infos_test.json"
+    options = [f"test_dataloader.dataset.data_root={root}/", f"test_evaluator.ann_file={missing}"]
+    with pytest.raises(FileNotFoundError) as err:
+        load_tool("test").main([config, str(tmp_path / "never_read.ckpt"), "--work-dir", str(tmp_path / "work"),
+                                "--cfg-options", *options])
+    message = str(err.value)
+    assert "\n" not in message and str(missing) in message and "is there, but not its test split" in message
+    assert message.endswith(f"Prepare it with: {command}")

@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import load_tool
-from densekd.data import make_lidar_scenes, prepare_kitti, render_frame, scan_objects
+from conftest import as_made_before_the_test_split, load_tool
+from densekd.data import SPLITS, make_lidar_scenes, prepare_kitti, render_frame, scan_objects
 from densekd.data.kitti import (
     KITTI_CLASSES, KITTI_REFERENCE_CALIB, camera_boxes_to_lidar, camera_frustum_mask, kitti_difficulty,
     lidar_boxes_to_camera, lidar_to_camera, points_in_lidar_boxes, read_calib, read_label,
@@ -20,8 +20,9 @@ from densekd.data.kitti import (
 from densekd.det3d import load_db_infos
 from densekd.data.lidar_scenes import GROUND_Z, BoxPart
 
-TINY = dict(num_train=6, num_val=4, seed=0)  # val frame 3 (id 000009) of seed 0 has no objects
+TINY = dict(num_train=6, num_val=4, num_test=3, seed=0)  # val frame 3 (id 000009) of seed 0 has no objects
 EMPTY_FRAME = 9
+FRAME_FILES = (("velodyne", ".bin"), ("label_2", ".txt"), ("calib", ".txt"), ("image_2", ".png"), ("planes", ".txt"))
 MMDET3D_CONFIG = "configs/_base_/datasets/kitti-3d-3class.py"
 
 
@@ -130,12 +131,15 @@ def test_box_conversion_and_points_in_boxes_match_mmdet3d():
 
 def test_layout_and_point_clouds(kitti):
     root, scenes, _ = kitti
-    assert scenes["generated"] and scenes["train"]["frames"] == 6 and scenes["val"]["frames"] == 4
+    assert scenes["generated"] and [scenes[split]["frames"] for split in SPLITS] == [6, 4, 3]
     assert (root / "ImageSets" / "train.txt").read_text() == "".join(f"{i:06d}\n" for i in range(6))
     assert (root / "ImageSets" / "val.txt").read_text() == "".join(f"{i:06d}\n" for i in range(6, 10))
     assert (root / "ImageSets" / "trainval.txt").read_text().split() == [f"{i:06d}" for i in range(10)]
-    for folder, suffix in (("velodyne", ".bin"), ("label_2", ".txt"), ("calib", ".txt"), ("image_2", ".png")):
-        assert sorted(p.name for p in (root / "training" / folder).iterdir()) == [f"{i:06d}{suffix}" for i in range(10)]
+    # the report split: in testing/ as KITTI's test split, with labels, its frame ids after val's
+    assert (root / "ImageSets" / "test.txt").read_text() == "".join(f"{i:06d}\n" for i in range(10, 13))
+    for split_dir, ids in (("training", range(10)), ("testing", range(10, 13))):
+        for folder, suffix in FRAME_FILES:
+            assert sorted(p.name for p in (root / split_dir / folder).iterdir()) == [f"{i:06d}{suffix}" for i in ids]
     with Image.open(root / "training" / "image_2" / "000000.png") as image:
         assert image.size == (1242, 375) and image.mode == "RGB"
     calib = read_calib(root / "training" / "calib" / "000001.txt")
@@ -154,15 +158,16 @@ def test_layout_and_point_clouds(kitti):
 
 def test_generation_is_deterministic(kitti, tmp_path):
     root, _, _ = kitti
-    same = make_lidar_scenes(tmp_path / "same", num_train=2, num_val=1, seed=0)
+    same = make_lidar_scenes(tmp_path / "same", num_train=2, num_val=1, num_test=1, seed=0)
     assert same["generated"]
-    # a frame depends on (seed, split, index in split): train 0, 1 and val 0 (id 6 in the fixture, 2 here)
-    for mine, theirs in ((0, 0), (1, 1), (6, 2)):
-        for folder, suffix in (("velodyne", ".bin"), ("label_2", ".txt"), ("calib", ".txt"), ("image_2", ".png")):
-            a = (root / "training" / folder / f"{mine:06d}{suffix}").read_bytes()
-            b = (tmp_path / "same" / "training" / folder / f"{theirs:06d}{suffix}").read_bytes()
+    # a frame depends on (seed, split, index in split): train 0, 1, val 0 (id 6 in the fixture, 2 here) and
+    # test 0 (id 10 in the fixture, 3 here)
+    for split_dir, mine, theirs in (("training", 0, 0), ("training", 1, 1), ("training", 6, 2), ("testing", 10, 3)):
+        for folder, suffix in FRAME_FILES:
+            a = (root / split_dir / folder / f"{mine:06d}{suffix}").read_bytes()
+            b = (tmp_path / "same" / split_dir / folder / f"{theirs:06d}{suffix}").read_bytes()
             assert a == b, (folder, mine)
-    other = make_lidar_scenes(tmp_path / "other", num_train=2, num_val=1, seed=1)
+    other = make_lidar_scenes(tmp_path / "other", num_train=2, num_val=1, num_test=1, seed=1)
     assert other["generated"]
     for folder in ("velodyne", "label_2"):
         suffix = ".bin" if folder == "velodyne" else ".txt"
@@ -178,7 +183,7 @@ def test_regenerating_and_repreparing_is_up_to_date(kitti, tmp_path):
     assert not prepared_again["generated"] and prepared_again["splits"] == prepared["splits"]
     (tmp_path / "real" / "training").mkdir(parents=True)
     with pytest.raises(ValueError, match="not written by make_lidar_scenes"):
-        make_lidar_scenes(tmp_path / "real", num_train=1, num_val=1)
+        make_lidar_scenes(tmp_path / "real", num_train=1, num_val=1, num_test=1)
 
 
 def test_labels_match_the_generator_boxes_and_points(kitti):
@@ -458,14 +463,109 @@ def test_make_demo_data_kitti(tmp_path, capsys):
     tool = load_tool("make_demo_data")
     out = tmp_path / "kitti_demo"
     result = tool.main(["--dataset", "kitti", "--out", str(out), "--num-train", "2", "--num-val", "1",
-                        "--max-range", "30"])
+                        "--num-test", "2", "--max-range", "30"])
     text = capsys.readouterr().out
     assert result["generated"] and result["prepared"]["generated"] and "moderate" in text
-    for name in ("kitti_infos_train.json", "kitti_infos_val.json", "kitti_dbinfos_train.json"):
+    moderate = result["test"]["moderate"]
+    assert f"test: 2 frames" in text and ", ".join(f"{name} {n}" for name, n in sorted(moderate.items())) in text
+    for name in ("kitti_infos_train.json", "kitti_infos_val.json", "kitti_infos_test.json", "kitti_dbinfos_train.json"):
         assert (out / name).is_file()
     depths = [inst["depth"] for info in _infos(out, "trainval")["data_list"] for inst in info["instances"]
               if inst["bbox_label"] >= 0]
     assert depths and max(depths) < 33
-    assert tool.parse_args(["--dataset", "kitti"]).out == "data/kitti_synthetic"
+    defaults = tool.parse_args(["--dataset", "kitti"])
+    assert (defaults.out, defaults.num_train, defaults.num_val, defaults.num_test) == \
+        ("data/kitti_synthetic", 200, 80, 300)
     with pytest.raises(SystemExit):
         tool.parse_args(["--max-range", "30"])  # kitti only
+
+
+# ---- the report split --------------------------------------------------------------------------------
+
+def test_test_split_is_disjoint_from_train_and_val(kitti):
+    """The report split's frames have their own ids and files, and none is a train or val frame."""
+    root, scenes, prepared = kitti
+    ids = {split: (root / "ImageSets" / f"{split}.txt").read_text().split() for split in SPLITS}
+    assert not set(ids["test"]) & (set(ids["train"]) | set(ids["val"]))
+    clouds = {split: [read_velodyne(root / ("testing" if split == "test" else "training") / "velodyne" / f"{i}.bin")
+                      for i in ids[split]] for split in SPLITS}
+    for cloud in clouds["test"]:
+        assert not any(len(cloud) == len(other) and np.array_equal(cloud, other)
+                       for other in clouds["train"] + clouds["val"])
+    assert len(_infos(root, "trainval")["data_list"]) == scenes["train"]["frames"] + scenes["val"]["frames"]
+    assert prepared["splits"]["test"]["frames"] == 3
+
+
+def test_test_infos_are_labelled_and_read_as_kitti(kitti, restore_scope):
+    """prepare_kitti writes kitti_infos_test.json with the test frames' annotations (testing/label_2), and
+    mmdet3d's KittiDataset reads them from testing/ as it reads val from training/."""
+    import mmdet3d
+    from mmdet3d.registry import DATASETS
+    from mmengine.config import Config
+
+    root, scenes, prepared = kitti
+    infos = _infos(root, "test")["data_list"]
+    assert [info["sample_idx"] for info in infos] == [10, 11, 12]
+    labelled = 0
+    for info in infos:
+        labels = read_label(root / "testing" / "label_2" / f"{info['sample_idx']:06d}.txt")
+        assert [KITTI_CLASSES[i["bbox_label"]] if i["bbox_label"] >= 0 else "DontCare" for i in info["instances"]] == \
+            [obj["type"] for obj in labels]
+        reduced = read_velodyne(root / "testing" / "velodyne_reduced" / f"{info['sample_idx']:06d}.bin")
+        assert len(reduced) > 5000
+        labelled += len(labels)
+    assert labelled > 0
+    moderate = {}
+    for inst in (inst for info in infos for inst in info["instances"] if inst["bbox_label"] >= 0):
+        name = KITTI_CLASSES[inst["bbox_label"]]
+        moderate[name] = moderate.get(name, 0) + int(inst["difficulty"] in (0, 1))
+    assert prepared["splits"]["test"]["moderate"] == moderate and sum(moderate.values()) > 0
+
+    _mmdet3d_scope()
+    cfg = Config.fromfile(os.path.join(os.path.dirname(mmdet3d.__file__), ".mim", MMDET3D_CONFIG))
+    cfg.test_dataloader.dataset.update(data_root=f"{root}/", ann_file="kitti_infos_test.json",
+                                       data_prefix=dict(pts="testing/velodyne_reduced"))
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    assert len(dataset) == 3
+    sample = dataset[0]
+    assert sample["data_samples"].lidar_path.endswith("testing/velodyne_reduced/000010.bin")
+    assert len(sample["data_samples"].eval_ann_info["gt_labels_3d"]) == \
+        sum(inst["bbox_label"] >= 0 for inst in infos[0]["instances"])
+
+
+def test_adding_the_test_split_keeps_train_and_val(tmp_path):
+    """A root made before there was a test split gets it added: the training/ frames are not rewritten, the
+    test frames are those a fresh generation writes, and prepare_kitti then writes their infos."""
+    args = dict(num_train=2, num_val=1, num_test=2, seed=2)
+    fresh = make_lidar_scenes(tmp_path / "fresh", **args)
+    old = tmp_path / "old"
+    make_lidar_scenes(old, **args)
+    as_made_before_the_test_split(old, "lidar_scenes_meta.json", [old / "testing", old / "ImageSets" / "test.txt"])
+    prepare_kitti(old)
+    assert not (old / "kitti_infos_test.json").exists()
+    stamps = {p: p.stat().st_mtime_ns for p in (old / "training").rglob("*") if p.is_file()}
+
+    added = make_lidar_scenes(old, **args)
+    assert added["generated"] and added["test"] == fresh["test"] and added["train"] == fresh["train"]
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    for folder, suffix in FRAME_FILES:
+        for frame_id in (3, 4):
+            name = f"testing/{folder}/{frame_id:06d}{suffix}"
+            assert (old / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes(), name
+    assert (old / "ImageSets" / "test.txt").read_text() == "000003\n000004\n"
+    assert prepare_kitti(old)["splits"]["test"]["frames"] == 2
+    assert make_lidar_scenes(old, **args)["generated"] is False
+
+
+def test_demo_configs_tune_on_val_and_report_on_test(restore_scope):
+    from densekd.core.config import load_config
+
+    cfg = load_config("configs/demo/pointpillars_student_lidar.py")
+    for split, folder in (("val", "training"), ("test", "testing")):
+        dataset = cfg[f"{split}_dataloader"].dataset
+        assert (dataset.data_root, dataset.ann_file, dataset.data_prefix.pts) == \
+            ("data/kitti_synthetic/", f"kitti_infos_{split}.json", f"{folder}/velodyne_reduced")
+        assert cfg[f"{split}_evaluator"].ann_file == f"data/kitti_synthetic/kitti_infos_{split}.json"
+    real = load_config("configs/det3d/pointpillars_kitti_3class.py")  # real KITTI: its test labels are withheld
+    assert real.test_dataloader.dataset.ann_file == real.val_dataloader.dataset.ann_file == "kitti_infos_val.json"
+    assert real.test_evaluator.ann_file == real.val_evaluator.ann_file

@@ -1,4 +1,4 @@
-"""The synthetic shapes dataset: real COCO files, honest boxes, occlusion, determinism."""
+"""The synthetic shapes dataset: real COCO files, honest boxes, occlusion, splits, determinism, configs."""
 import json
 from pathlib import Path
 
@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from densekd.data import SHAPES_CLASSES, make_shapes_coco
+from conftest import as_made_before_the_test_split
+from densekd.data import SHAPES_CLASSES, SPLITS, make_shapes_coco
 
-SPLITS = ("train", "val")
+SIZES = dict(num_train=8, num_val=4, num_test=3)
 
 
 @pytest.fixture(scope="module")
 def shapes_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("shapes")
-    summary = make_shapes_coco(root, num_train=8, num_val=4, image_size=96, seed=3)
+    summary = make_shapes_coco(root, **SIZES, image_size=96, seed=3)
     assert summary["generated"] is True
     return root
 
@@ -28,12 +29,16 @@ def _all_annotations(root):
 
 
 def test_layout_and_summary(shapes_root):
-    summary = make_shapes_coco(shapes_root, num_train=8, num_val=4, image_size=96, seed=3)
-    assert summary["train"]["images"] == 8 and summary["val"]["images"] == 4
-    for split, count in (("train", 8), ("val", 4)):
+    summary = make_shapes_coco(shapes_root, **SIZES, image_size=96, seed=3)
+    assert summary["generated"] is False
+    for split in SPLITS:
+        count = SIZES[f"num_{split}"]
+        assert summary[split]["images"] == count
         coco = _load(shapes_root, split)
         assert [img["file_name"] for img in coco["images"]] == [f"{i:06d}.jpg" for i in range(count)]
         assert summary[split]["objects"] == len(coco["annotations"])
+        per_class = np.bincount([a["category_id"] - 1 for a in coco["annotations"]], minlength=len(SHAPES_CLASSES))
+        assert summary[split]["objects_per_class"] == dict(zip(SHAPES_CLASSES, per_class.tolist()))
         for img in coco["images"]:
             with Image.open(shapes_root / split / img["file_name"]) as im:
                 assert im.mode == "RGB" and im.size == (img["width"], img["height"]) == (96, 96)
@@ -47,7 +52,7 @@ def test_files_load_with_pycocotools(shapes_root):
     for split in SPLITS:
         coco = coco_api.COCO(str(shapes_root / "annotations" / f"instances_{split}.json"))
         assert len(coco.getCatIds()) >= 8
-        assert len(coco.getImgIds()) == (8 if split == "train" else 4)
+        assert len(coco.getImgIds()) == SIZES[f"num_{split}"]
         ann_ids = coco.getAnnIds()
         assert len(ann_ids) == len(set(ann_ids)) > 0
         for ann in coco.loadAnns(ann_ids):
@@ -125,34 +130,66 @@ def test_colour_does_not_identify_the_class(shapes_root):
 
 
 def test_same_arguments_give_identical_bytes(tmp_path):
-    args = dict(num_train=3, num_val=2, image_size=64, seed=11)
+    args = dict(num_train=3, num_val=2, num_test=2, image_size=64, seed=11)
     make_shapes_coco(tmp_path / "a", **args)
     make_shapes_coco(tmp_path / "b", **args)
     files_a = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     files_b = sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
-    assert files_a == files_b and len(files_a) == 3 + 2 + 2 + 1
+    assert files_a == files_b and len(files_a) == 3 + 2 + 2 + 3 + 1
     for rel in files_a:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
 
 
-def test_val_does_not_depend_on_train_count(tmp_path):
-    make_shapes_coco(tmp_path / "a", num_train=2, num_val=2, image_size=64, seed=5)
-    make_shapes_coco(tmp_path / "b", num_train=5, num_val=2, image_size=64, seed=5)
-    for name in ("val/000000.jpg", "val/000001.jpg", "annotations/instances_val.json"):
+def test_val_and_test_do_not_depend_on_other_split_sizes(tmp_path):
+    make_shapes_coco(tmp_path / "a", num_train=2, num_val=2, num_test=2, image_size=64, seed=5)
+    make_shapes_coco(tmp_path / "b", num_train=5, num_val=3, num_test=2, image_size=64, seed=5)
+    for name in ("val/000000.jpg", "val/000001.jpg", "test/000000.jpg", "test/000001.jpg",
+                 "annotations/instances_test.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    make_shapes_coco(tmp_path / "c", num_train=2, num_val=2, image_size=64, seed=6)
+    make_shapes_coco(tmp_path / "c", num_train=2, num_val=2, num_test=2, image_size=64, seed=6)
     assert (tmp_path / "a" / "train/000000.jpg").read_bytes() != (tmp_path / "c" / "train/000000.jpg").read_bytes()
 
 
+def test_test_split_is_disjoint_from_train_and_val(shapes_root):
+    """The report split has its own folder and annotation file, and none of its images is a train or val image."""
+    pixels = {split: [np.asarray(Image.open(shapes_root / split / img["file_name"]))
+                      for img in _load(shapes_root, split)["images"]] for split in SPLITS}
+    for image in pixels["test"]:
+        assert not any(np.array_equal(image, other) for other in pixels["train"] + pixels["val"])
+    paths = {split: {(shapes_root / split / img["file_name"]).resolve() for img in _load(shapes_root, split)["images"]}
+             for split in SPLITS}
+    assert not paths["test"] & (paths["train"] | paths["val"])
+
+
+def test_adding_the_test_split_keeps_train_and_val(tmp_path):
+    """A dataset made before there was a test split gets it added: train and val are not rewritten, the
+    test split is the one a fresh generation writes."""
+    args = dict(num_train=2, num_val=1, num_test=2, image_size=64, seed=4)
+    fresh = make_shapes_coco(tmp_path / "fresh", **args)
+    old = tmp_path / "old"
+    make_shapes_coco(old, **args)
+    as_made_before_the_test_split(old, "shapes_meta.json", [old / "test", old / "annotations" / "instances_test.json"])
+    kept = [p for split in ("train", "val") for p in (old / split).iterdir()]
+    kept += [old / "annotations" / f"instances_{split}.json" for split in ("train", "val")]
+    stamps = {p: p.stat().st_mtime_ns for p in kept}
+
+    added = make_shapes_coco(old, **args)
+    assert added["generated"] is True and added["test"] == fresh["test"] and added["train"] == fresh["train"]
+    assert {p: p.stat().st_mtime_ns for p in kept} == stamps
+    for name in ("test/000000.jpg", "test/000001.jpg", "annotations/instances_test.json"):
+        assert (old / name).read_bytes() == (tmp_path / "fresh" / name).read_bytes(), name
+    assert make_shapes_coco(old, **args)["generated"] is False
+
+
 def test_existing_dataset_is_reused_and_stale_one_regenerated(tmp_path):
-    first = make_shapes_coco(tmp_path, num_train=4, num_val=1, image_size=64, seed=0)
+    first = make_shapes_coco(tmp_path, num_train=4, num_val=1, num_test=1, image_size=64, seed=0)
     ann_file = tmp_path / "annotations" / "instances_train.json"
     stamp = ann_file.stat().st_mtime_ns
-    again = make_shapes_coco(tmp_path, num_train=4, num_val=1, image_size=64, seed=0)
+    again = make_shapes_coco(tmp_path, num_train=4, num_val=1, num_test=1, image_size=64, seed=0)
     assert again["generated"] is False and again["train"] == first["train"]
     assert ann_file.stat().st_mtime_ns == stamp
 
-    smaller = make_shapes_coco(tmp_path, num_train=2, num_val=1, image_size=64, seed=0)
+    smaller = make_shapes_coco(tmp_path, num_train=2, num_val=1, num_test=1, image_size=64, seed=0)
     assert smaller["generated"] is True and smaller["train"]["images"] == 2
     assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["000000.jpg", "000001.jpg"]
     meta = json.loads((tmp_path / "shapes_meta.json").read_text())
@@ -165,6 +202,7 @@ def test_existing_dataset_is_reused_and_stale_one_regenerated(tmp_path):
     (dict(min_objects=0), "min_objects must be in [1, 30], got 0"),
     (dict(num_train=0), "num_train must be in"),
     (dict(num_val=-1), "num_val must be in"),
+    (dict(num_test=0), "num_test must be in [1, 1000000], got 0"),
     (dict(seed=-1), "seed must be >= 0, got -1"),
     (dict(image_size=64.0), "image_size must be an integer, got 64.0"),
 ])
@@ -205,3 +243,37 @@ def test_mmdet_coco_dataset_reads_the_boxes(shapes_root):
         assert tuple(sample["inputs"].shape) == (3, 96, 96)
         np.testing.assert_allclose(data_sample.gt_instances.bboxes.tensor.numpy(), boxes)
         np.testing.assert_array_equal(data_sample.gt_instances.labels.numpy(), labels)
+
+
+def test_demo_configs_tune_on_val_and_report_on_test(restore_scope):
+    from densekd.core.config import load_config
+
+    for config, suffix in (("configs/demo/faster_rcnn_student_shapes.py", ".json"),
+                           ("configs/demo/ovd_baseline_shapes.py", ".ov.json"),
+                           ("configs/demo/rpn_shapes_base.py", ".ov.json")):
+        cfg = load_config(config)
+        for split in ("val", "test"):
+            dataset = cfg[f"{split}_dataloader"].dataset
+            assert (dataset.data_root, dataset.ann_file, dataset.data_prefix.img) == \
+                ("data/shapes/", f"annotations/instances_{split}{suffix}", f"{split}/"), config
+            assert cfg[f"{split}_evaluator"].ann_file == f"data/shapes/annotations/instances_{split}{suffix}", config
+    coco = load_config("configs/faster_rcnn_r50_fpn_2x_coco.py")  # the real COCO: its test labels are withheld
+    assert coco.test_dataloader.dataset.ann_file == coco.val_dataloader.dataset.ann_file
+
+
+def test_ov_annotations_of_the_report_split(shapes_root, tmp_path):
+    from densekd.ovd.splits import SHAPES_NOVEL, prepare_ov_annotations
+
+    root = tmp_path / "shapes"
+    (root / "annotations").mkdir(parents=True)
+    for split in SPLITS:
+        (root / "annotations" / f"instances_{split}.json").write_bytes(
+            (shapes_root / "annotations" / f"instances_{split}.json").read_bytes())
+    written = prepare_ov_annotations("shapes", str(root))
+    counts = written[str(root / "annotations" / "instances_test.ov.json")]
+    test = _load(shapes_root, "test")["annotations"]
+    novel = [a for a in test if SHAPES_CLASSES[a["category_id"] - 1] in SHAPES_NOVEL]
+    assert counts["novel_boxes"] == len(novel) and counts["boxes"] == len(test)
+    (root / "annotations" / "instances_test.json").unlink()  # shapes made before there was a test split
+    with pytest.raises(FileNotFoundError, match="instances_test.json.*python tools/make_demo_data.py --out"):
+        prepare_ov_annotations("shapes", str(root), force=True)

@@ -69,7 +69,8 @@ def test_prepare_tool_on_shapes_writes_skips_and_forces(shapes_root, tmp_path, c
     results = prepare_tool.main(["--dataset", "shapes", "--data-root", str(root)])
     train_out = str(root / "annotations" / "instances_train.base.json")
     val_out = str(root / "annotations" / "instances_val.ov.json")
-    assert set(results) == {train_out, val_out}
+    test_out = str(root / "annotations" / "instances_test.ov.json")  # the report split
+    assert set(results) == {train_out, val_out, test_out}
     printed = capsys.readouterr().out
     assert "7 base / 3 novel" in printed and "boxes (base" in printed
     val = json.load(open(val_out))
@@ -81,7 +82,7 @@ def test_prepare_tool_on_shapes_writes_skips_and_forces(shapes_root, tmp_path, c
     assert results[train_out]["novel_boxes"] == 0
     # up to date: skipped; --force rewrites
     argv = ["--dataset", "shapes", "--data-root", str(root)]
-    assert prepare_tool.main(argv) == {train_out: None, val_out: None}
+    assert prepare_tool.main(argv) == {train_out: None, val_out: None, test_out: None}
     assert "up to date" in capsys.readouterr().out
     assert prepare_tool.main(argv + ["--force"])[val_out] is not None
 

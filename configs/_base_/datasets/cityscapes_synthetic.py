@@ -21,6 +21,8 @@ test_pipeline = [
 ]
 train_dataloader = dict(batch_size=4, num_workers=1,
                         dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(batch_size=4, num_workers=1,
+val_dataloader = dict(batch_size=4, num_workers=1,  # the tuning split: validation during training, all choices
                       dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = val_dataloader
+test_dataloader = dict(batch_size=4, num_workers=1,  # the report split: touched only by final runs, tools/test.py
+                       dataset=dict(data_root=data_root, pipeline=test_pipeline,
+                                    data_prefix=dict(img_path='leftImg8bit/test', seg_map_path='gtFine/test')))

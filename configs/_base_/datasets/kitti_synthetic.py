@@ -34,7 +34,11 @@ train_dataloader = dict(batch_size=4, num_workers=0, dataset=dict(
     data_prefix=dict(pts='training/velodyne_reduced'), ann_file='kitti_infos_train.json',
     pipeline=train_pipeline, modality={{_base_.input_modality}}, test_mode=False,
     metainfo={{_base_.metainfo}}, box_type_3d='LiDAR'))
+# val: the tuning split (validation during training, every choice of settings), in training/ as in KITTI
 val_dataloader = dict(batch_size=1, num_workers=0, dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'kitti_infos_val.json')
-test_evaluator = val_evaluator
+# test: the report split, touched only by final runs (tools/test.py); in testing/ as KITTI's test split, labelled
+test_dataloader = dict(batch_size=1, num_workers=0, dataset=dict(
+    data_root=data_root, pipeline=test_pipeline, data_prefix=dict(pts='testing/velodyne_reduced'),
+    ann_file='kitti_infos_test.json'))
+test_evaluator = dict(ann_file=data_root + 'kitti_infos_test.json')

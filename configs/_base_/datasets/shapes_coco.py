@@ -1,4 +1,5 @@
-# The synthetic "shapes" detection set, in COCO format (make it: `python tools/make_demo_data.py`).
+# The synthetic "shapes" detection set, in COCO format (make it: `python tools/make_demo_data.py`): train,
+# val (the tuning split) and test (the report split).
 dataset_type = 'CocoDataset'
 data_root = 'data/shapes/'
 data_prepare = 'python tools/make_demo_data.py --out data/shapes'
@@ -30,7 +31,7 @@ train_dataloader = dict(
         metainfo=dict(classes=classes),
         filter_cfg=dict(filter_empty_gt=True, min_size=4),
         pipeline=train_pipeline))
-val_dataloader = dict(
+val_dataloader = dict(  # the tuning split: validation during training, every choice of settings
     batch_size=4,
     num_workers=2,
     dataset=dict(
@@ -41,6 +42,16 @@ val_dataloader = dict(
         metainfo=dict(classes=classes),
         test_mode=True,
         pipeline=test_pipeline))
-test_dataloader = val_dataloader
+test_dataloader = dict(  # the report split: touched only by final runs, tools/test.py
+    batch_size=4,
+    num_workers=2,
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/instances_test.json',
+        data_prefix=dict(img='test/'),
+        metainfo=dict(classes=classes),
+        test_mode=True,
+        pipeline=test_pipeline))
 val_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_val.json', metric='bbox')
-test_evaluator = val_evaluator
+test_evaluator = dict(type='CocoMetric', ann_file=data_root + 'annotations/instances_test.json', metric='bbox')
