@@ -424,7 +424,7 @@ def build_step_modules(args, device, tmp):
     from densekd.data.street_scenes import make_street_scenes
 
     data_root = os.path.join(tmp, "streets")
-    make_street_scenes(data_root, num_train=16, num_val=2, size=(128, 256), seed=0)
+    make_street_scenes(data_root, num_train=16, num_val=2, num_test=2, size=(128, 256), seed=0)
     torch.manual_seed(0)
     teacher_ckpt = os.path.join(tmp, "teacher.pth")
     torch.save({"state_dict": DistillModule.from_config(load_config(TEACHER)).student.state_dict()}, teacher_ckpt)

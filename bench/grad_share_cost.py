@@ -31,7 +31,7 @@ def main():
     device = torch.device(args.device)
     torch.manual_seed(0)
     scratch = tempfile.TemporaryDirectory()
-    make_shapes_coco(os.path.join(scratch.name, "shapes"), num_train=16, num_val=2, seed=0)
+    make_shapes_coco(os.path.join(scratch.name, "shapes"), num_train=16, num_val=2, num_test=2, seed=0)
     teacher_ckpt = os.path.join(scratch.name, "teacher.pth")
     torch.save({"state_dict": DistillModule.from_config(load_config(TEACHER)).student.state_dict()}, teacher_ckpt)
     cfg = load_config(MIMIC, {"train_dataloader.dataset.data_root": os.path.join(scratch.name, "shapes/"),

@@ -40,7 +40,7 @@ def main():
 
     scratch = tempfile.TemporaryDirectory()  # removed at exit (76 MB per run)
     tmp = scratch.name
-    make_shapes_coco(os.path.join(tmp, "shapes"), num_train=16, num_val=2, seed=0)
+    make_shapes_coco(os.path.join(tmp, "shapes"), num_train=16, num_val=2, num_test=2, seed=0)
     teacher_ckpt = os.path.join(tmp, "teacher.pth")
     torch.save({"state_dict": DistillModule.from_config(load_config(TEACHER)).student.state_dict()}, teacher_ckpt)
     cfg = load_config(MIMIC, {"train_dataloader.dataset.data_root": os.path.join(tmp, "shapes/"),

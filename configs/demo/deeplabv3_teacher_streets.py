@@ -5,3 +5,6 @@ width = 32
 model = dict(
     backbone=dict(base_channels=width, stem_channels=width),
     decode_head=dict(in_channels=8 * width, channels=2 * width))
+# Trained 3x as long as its students (zoo teachers are trained long): at the students' 1600 iterations it led
+# them by only +1.8 mIoU (28.26 against 26.44 ± 0.48), too little room to teach.
+train_cfg = dict(max_iters=4800, val_interval=1600, checkpoint_interval=1600)

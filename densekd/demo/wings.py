@@ -59,7 +59,7 @@ class WingSpec:
     runs: list
     metrics: dict  # table column -> metrics.json key
     digits: int = 3
-    picture: tuple = ()  # (tools/visualize.py mode, () -> the val images or scans to draw)
+    picture: tuple = ()  # (tools/visualize.py mode, () -> the report images or scans to draw)
 
 
 def run_rows(name, work_dirs, metrics, digits):
@@ -216,22 +216,23 @@ def picture(tool, mode, inputs, models, png):
     tool("tools/visualize.py", "--mode", mode, *model_args(models), "--images", *inputs, "--out", png)
 
 
-def val_images(pattern, n=3):
+def report_images(pattern, n=3):
+    """The first ``n`` images of the report split matching ``pattern`` (the pictures show what the tables score)."""
     return lambda: sorted(glob.glob(pattern))[:n]
 
 
-def val_scans(n=2):
+def report_scans(n=2):
     def scans():
-        with open("data/kitti_synthetic/ImageSets/val.txt") as f:
-            return [f"data/kitti_synthetic/training/velodyne_reduced/{i}.bin" for i in f.read().split()[:n]]
+        with open("data/kitti_synthetic/ImageSets/test.txt") as f:
+            return [f"data/kitti_synthetic/testing/velodyne_reduced/{i}.bin" for i in f.read().split()[:n]]
     return scans
 
 
 SEGMENTATION = WingSpec(
-    "seg", "Segmentation, ACAM-KD (synthetic street scenes val, 19 Cityscapes classes; %):",
+    "seg", "Segmentation, ACAM-KD (synthetic street scenes, report split, 19 Cityscapes classes; %):",
     ["--dataset", "cityscapes"],
     Run("teacher (DeepLabV3 R18, width 32)", "configs/demo/deeplabv3_teacher_streets.py", "seg_teacher",
-        distilled=False, seconds=1200),
+        distilled=False, seconds=3600),
     [Run("student alone (DeepLabV3 R18, width 8)", "configs/demo/deeplabv3_student_streets.py",
          "deeplabv3_student_streets", distilled=False, seconds=280),
      Run("student + logit mimic (MSE)", "configs/demo/deeplabv3_mimic_streets.py", "deeplabv3_mimic_streets",
@@ -243,11 +244,11 @@ SEGMENTATION = WingSpec(
      Run("ACAM-KD: channel masks only", "configs/demo/deeplabv3_acam_streets.py", "deeplabv3_acam_channel",
          ("distiller.masks=[channel]",), headline=False, ablation=True, seconds=330)],
     {"mIoU": "mIoU", "mAcc": "mAcc", "aAcc": "aAcc"}, digits=2,
-    picture=("seg", val_images("data/cityscapes_synthetic/leftImg8bit/val/*/*_leftImg8bit.png")))
+    picture=("seg", report_images("data/cityscapes_synthetic/leftImg8bit/test/*/*_leftImg8bit.png")))
 
 KITTI = "Kitti metric/pred_instances_3d/KITTI/"
 LIDAR = WingSpec(
-    "lidar", "3D detection, PointDistiller (synthetic LiDAR scenes val, KITTI AP40 moderate, strict IoU; "
+    "lidar", "3D detection, PointDistiller (synthetic LiDAR scenes, report split, KITTI AP40 moderate, strict IoU; "
              "mean = Car / Pedestrian / Cyclist):",
     ["--dataset", "kitti"],
     Run("teacher (PointPillars, widths / 2)", "configs/demo/pointpillars_teacher_lidar.py", "lidar_teacher",
@@ -263,10 +264,10 @@ LIDAR = WingSpec(
     {col: KITTI + key for col, key in {
         "Car BEV": "Car_BEV_AP40_moderate_strict", "Car 3D": "Car_3D_AP40_moderate_strict",
         "mean BEV": "Overall_BEV_AP40_moderate", "mean 3D": "Overall_3D_AP40_moderate"}.items()},
-    digits=1, picture=("bev", val_scans()))
+    digits=1, picture=("bev", report_scans()))
 
 DETECTION = WingSpec(
-    "det", "Detection, the foundation's demo (shapes val, COCO bbox metrics by mmdet's CocoMetric):",
+    "det", "Detection, the foundation's demo (shapes, report split, COCO bbox metrics by mmdet's CocoMetric):",
     ["--out", "data/shapes"],
     Run("teacher (R18-FPN, width 64)", "configs/demo/faster_rcnn_teacher_shapes.py", "teacher",
         distilled=False, seconds=900),
@@ -276,7 +277,7 @@ DETECTION = WingSpec(
          "faster_rcnn_mimic_shapes", tuned=True, seconds=370),
      Run("student + ACAM-KD (FPN)", "configs/demo/faster_rcnn_acam_shapes.py", "faster_rcnn_acam_shapes",
          tuned=True, seconds=690)],
-    {"bbox mAP": "coco/bbox_mAP", "mAP50": "coco/bbox_mAP_50"}, picture=("det", val_images("data/shapes/val/*.jpg")))
+    {"bbox mAP": "coco/bbox_mAP", "mAP50": "coco/bbox_mAP_50"}, picture=("det", report_images("data/shapes/test/*.jpg")))
 
 
 OADP_CONFIG = "configs/demo/oadp_shapes.py"
@@ -344,7 +345,7 @@ def open_vocabulary_plan(out, seeds, ablation_seeds, full, scale):
         after=lambda run: needs + (("ov: CLIP feature cache",) if run.config == OADP_CONFIG else ()))
     png = os.path.join(out, "ov_predictions.png")
     models = picture_models(OV_RUNS, work_dirs)
-    draw = Step("ov: picture", lambda tool: picture(tool, "det", val_images("data/shapes/val/*.jpg")(), models, png),
+    draw = Step("ov: picture", lambda tool: picture(tool, "det", report_images("data/shapes/test/*.jpg")(), models, png),
                 after=tuple(s.name for s in detectors), seconds=40, log=log_path(out, "ov_picture"))
     steps += detectors + [draw]
 
@@ -360,8 +361,8 @@ def open_vocabulary_plan(out, seeds, ablation_seeds, full, scale):
                 f"Demo CLIP zero-shot top-1 accuracy (%) on the val boxes:\n{zero_shot}\n\n"
                 f"Demo CLIP object-aware top-1 on the cached train proposals (the targets OADP distils; "
                 f"{report_dir}/confusion.png):\n{on_proposals}\n\n"
-                f"Base-class RPN, proposal recall on val:\n{markdown_table(rows, ['classes', *RECALL_COLUMNS])}\n\n"
-                f"Open-vocabulary detectors (shapes val; star, heart, crescent never boxed in training; AP50 by "
+                f"Base-class RPN, proposal recall on the report split:\n{markdown_table(rows, ['classes', *RECALL_COLUMNS])}\n\n"
+                f"Open-vocabulary detectors (shapes, report split; star, heart, crescent never boxed in training; AP50 by "
                 f"OVCocoAP50Metric):\n{markdown_table(table, ['model', 'seed', *OV_METRICS, 'train time (s)'])}\n")
 
     return Wing("ov", steps, report, [png, os.path.join(report_dir, "confusion.png")])

@@ -106,7 +106,7 @@ def test_every_run_of_the_plans_passes_the_strict_override_check(tmp_path, full)
     if full:  # the tuned rows train the best setting on the tuning split: make loss weight 3 win there
         best = tmp_path / "deeplabv3_mimic_streets" / "tuning" / "loss_weight-3.0"
         best.mkdir(parents=True)
-        (best / "train_summary.json").write_text(json.dumps({"val_metrics": {"mIoU": 30.0}, "iterations": 1}))
+        (best / "train_summary.json").write_text(json.dumps({"val_metrics": {"mIoU": 30.0}, "iterations": 1, "val_iteration": 1}))
     calls = []
     for step in steps:
         if "teacher (" in step.name or step in trainings or "RPN" == step.name[-3:]:
@@ -185,10 +185,10 @@ def test_the_full_table_pairs_each_arm_with_the_student_alone_and_shows_the_grid
             run(tmp_path / method / "report" / paper / f"seed{seed}", miou + gain + seed / 10)
     run(tmp_path / "deeplabv3_mimic_streets" / "report" / "loss_weight-3.0" / "seed1", 22.0)
     run(tmp_path / "deeplabv3_mimic_streets" / "report" / "loss_weight-3.0" / "seed2", 25.0)
-    run(tmp_path / "deeplabv3_mimic_streets" / "tuning" / "loss_weight-1.0", None, False, val_metrics={"mIoU": 20.0})
-    run(tmp_path / "deeplabv3_mimic_streets" / "tuning" / "loss_weight-3.0", None, False, val_metrics={"mIoU": 21.0})
+    run(tmp_path / "deeplabv3_mimic_streets" / "tuning" / "loss_weight-1.0", None, False, val_metrics={"mIoU": 20.0}, val_iteration=9)
+    run(tmp_path / "deeplabv3_mimic_streets" / "tuning" / "loss_weight-3.0", None, False, val_metrics={"mIoU": 21.0}, val_iteration=9)
     run(tmp_path / "deeplabv3_acam_streets" / "tuning" / "alpha-1.0_lambda_div-1.0", None, False,
-        val_metrics={"mIoU": 20.0})
+        val_metrics={"mIoU": 20.0}, val_iteration=9)
     run(tmp_path / "seed1" / "deeplabv3_acam_spatial", 18.0)
     table = wing.report()
     assert "| teacher (DeepLabV3 R18, width 32) | 0 | 40.00 | - |" in table
