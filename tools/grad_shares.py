@@ -7,7 +7,7 @@ Prints a Markdown table per run (a row per loss/feature: the share at the first 
 75% of the way, the last, and the mean) and with ``--out`` draws a panel per run and loss, a line per
 feature, log y-axis. A share far above 1: that loss drowns the task at that feature (lower its weight);
 near 0: it gives no signal there. Runs train with it logged by
-``python tools/train.py CONFIG --cfg-options +train_cfg.grad_share_interval=50``.
+``python tools/train.py CONFIG --cfg-options train_cfg.grad_share_interval=50`` (the demo distillation configs set it).
 """
 import argparse
 import os

@@ -7,3 +7,5 @@ teacher = dict(config='configs/demo/faster_rcnn_teacher_shapes.py',
 # tools/tune.py and `make demo-full`: the loss weight alpha x the diversity weight lambda (the paper's
 # alpha = lambda = 1 always a point).
 tuning = dict(metric='coco/bbox_mAP', grid={'distiller.alpha': [0.1, 0.3, 1.0], 'distiller.lambda_div': [0.1, 1.0]})
+# Gradient shares every 50 steps (docs/evidence.md; about 0.3% of the training time): what sets the loss weight.
+train_cfg = dict(grad_share_interval=50)

@@ -13,3 +13,5 @@ teacher_forward = 'forward'
 # Loss weights and warm-ups: OADP's (densekd.ovd.pyramid.LOSSES; the multi-label ones as the
 # reference ran them, see MULTILABEL_WEIGHTS).
 distiller = dict(type='DistillationPyramid', levels=('object', 'block', 'global'), multilabel_weights='as_run')
+# Gradient shares every 50 steps (docs/evidence.md; about 0.3% of the training time): what sets the loss weight.
+train_cfg = dict(grad_share_interval=50)

@@ -118,7 +118,7 @@ def read_grad_shares(work_dir):
                         series.setdefault((loss, feature), {})[int(row["step"])] = float(cell)
     if not series:
         raise InvalidValue(f"{work_dir} logged no grad shares (no {METRIC_PREFIX}* column in "
-                           f"{', '.join(paths)}): set --cfg-options +{INTERVAL_KEY}=N (e.g. 50) and retrain (a distillation "
+                           f"{', '.join(paths)}): set --cfg-options {INTERVAL_KEY}=N (e.g. 50) and retrain (a distillation "
                            "run: plain training has none)")
     return {key: sorted(by_step.items()) for key, by_step in sorted(series.items())}
 

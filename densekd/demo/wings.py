@@ -8,7 +8,9 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..core.errors import DensekdError
 from ..core.evidence import comparison_table
+from ..core.grad_shares import grad_share_table, plot_grad_shares, read_grad_shares
 from ..core.report import markdown_table
 from ..core.runner import Step, read_result, schedule_options, train_and_test
 from ..core.tuning import arm_steps, common_seeds, load_protocol, protocol_arms, report_dir, tuning_steps, tuning_table
@@ -173,7 +175,8 @@ def wing_plan(spec, out, seeds, ablation_seeds, full, scale):
         return (f"{spec.title}\n{markdown_table(rows, ['model', 'seed', *spec.metrics, 'train time (s)'])}\n"
                 f"{ONE_SEED_NOTE}\n")
 
-    return Wing(spec.name, [data, teacher, *students, draw], report, [png])
+    pictures = [png] + ([os.path.join(out, f"{spec.name}_grad_shares.png")] if full else [])
+    return Wing(spec.name, [data, teacher, *students, draw], report, pictures)
 
 
 ONE_SEED_NOTE = ("One seed ranks nothing: differences here are not evidence. The paired tables over 5 seeds on the "
@@ -202,7 +205,24 @@ def paired_report(spec, out, teacher_dir, plain, work_dirs, protocols, seeds):
     grids = "\n\n".join(f"{run.name}, the grid on the tuning split:\n\n{tuning_table(protocol, os.path.join(out, run.work))}"
                         for run, protocol in protocols)
     note = f"\nSeeds {dropped} did not finish in every arm and are left out.\n" if dropped else "\n"
-    return f"{spec.title} (report split)\n{table}\n{note}\n{grids}\n"
+    return f"{spec.title}\n{table}\n{note}\n{grids}\n\n{grad_share_report(spec, out, protocols, seeds)}"
+
+
+def grad_share_report(spec, out, protocols, seeds):
+    """Each distiller's gradient shares over training at the paper's setting (its first report seed): a table
+    per run and ``<out>/<wing>_grad_shares.png``."""
+    runs = {}
+    for run, protocol in protocols:
+        work_dir = report_dir(os.path.join(out, run.work), protocol.paper.slug, min(seeds))
+        try:
+            runs[f"{run.name}, paper setting (seed {min(seeds)})"] = read_grad_shares(work_dir)
+        except DensekdError as err:  # not trained yet, or without the diagnostic: say so
+            runs[run.name] = str(err)
+    drawn = {name: series for name, series in runs.items() if not isinstance(series, str)}
+    if drawn:
+        plot_grad_shares(drawn, os.path.join(out, f"{spec.name}_grad_shares.png"))
+    return "".join(f"Gradient shares, {name}:\n\n{series if isinstance(series, str) else grad_share_table(series)}\n\n"
+                   for name, series in runs.items())
 
 
 def model_args(models):

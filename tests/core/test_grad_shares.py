@@ -157,4 +157,4 @@ def test_a_run_without_shares_is_a_one_line_error_saying_how_to_log_them(tmp_pat
     assert exit_.value.code == 1
     error = capsys.readouterr().err
     assert len(error.strip().splitlines()) == 1
-    assert "logged no grad shares" in error and "--cfg-options +train_cfg.grad_share_interval=N" in error
+    assert "logged no grad shares" in error and "--cfg-options train_cfg.grad_share_interval=N" in error

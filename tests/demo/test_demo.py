@@ -199,3 +199,12 @@ def test_the_full_table_pairs_each_arm_with_the_student_alone_and_shows_the_grid
     assert "student + ACAM-KD, tuned (= the paper setting)" in table
     assert "| ACAM-KD: spatial masks only | 1 | 18.00 | - |" in table  # one seed, not paired
     assert "| loss_weight=3.0 | 21.000 | yes |" in table and "| loss_weight=0.1 | did not finish |  |" in table
+    # gradient shares: the mimic's paper run logged them, ACAM-KD's did not (its line says so)
+    logs = tmp_path / "deeplabv3_mimic_streets" / "report" / "loss_weight-1.0" / "seed1" / "logs" / "version_0"
+    logs.mkdir(parents=True)
+    (logs / "metrics.csv").write_text("step,train/grad_share/loss_mimic/decode_head.conv_seg\n0,2.0\n50,0.5\n")
+    table = wing.report()
+    assert "Gradient shares, student + logit mimic (MSE), paper setting (seed 1):" in table
+    assert "| loss_mimic/decode_head.conv_seg | 2 | 0.5 | 1.25 |" in table
+    assert (tmp_path / "seg_grad_shares.png").is_file()
+    assert "Gradient shares, student + ACAM-KD:" in table
