@@ -283,6 +283,7 @@ LIDAR = WingSpec(
          "pointpillars_pointdistiller_noreweight_lidar", headline=False, ablation=True, seconds=700)],
     {col: KITTI + key for col, key in {
         "Car BEV": "Car_BEV_AP40_moderate_strict", "Car 3D": "Car_3D_AP40_moderate_strict",
+        "Ped. 3D": "Pedestrian_3D_AP40_moderate_strict", "Cyc. 3D": "Cyclist_3D_AP40_moderate_strict",
         "mean BEV": "Overall_BEV_AP40_moderate", "mean 3D": "Overall_3D_AP40_moderate"}.items()},
     digits=1, picture=("bev", report_scans()))
 
