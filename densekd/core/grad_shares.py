@@ -11,6 +11,7 @@ import glob
 import math
 import os
 import re
+import textwrap
 import warnings
 
 import torch
@@ -159,22 +160,24 @@ def plot_grad_shares(runs, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    losses = sorted({loss for series in runs.values() for loss, _ in series})
-    fig, axes = plt.subplots(len(runs), len(losses), figsize=(5 * len(losses), 3.5 * len(runs)),
-                             squeeze=False, sharey=True)
+    losses = {run: sorted({loss for loss, _ in series}) for run, series in runs.items()}
+    columns = max(map(len, losses.values()), default=1)
+    fig, axes = plt.subplots(len(runs), columns, figsize=(5 * columns, 3.5 * len(runs)), squeeze=False, sharey=True)
     for row, (run, series) in zip(axes, runs.items()):
-        for ax, loss in zip(row, losses):
+        for ax in row[len(losses[run]):]:
+            ax.axis("off")  # this run has fewer losses than another
+        for ax, loss in zip(row, losses[run]):
             for (name, feature), points in series.items():
                 positive = [(s, v) for s, v in points if v > 0]  # a log axis shows no zeros (warm-up)
                 if name == loss and positive:
                     ax.plot(*zip(*positive), marker=".", label=feature)
             ax.axhline(1.0, color="grey", linestyle="--", linewidth=0.8)
             ax.set_yscale("log")
-            ax.set_title(f"{run}: {loss}", fontsize=9)
+            ax.set_title(loss, fontsize=9)
             ax.set_xlabel("step")
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7)
-        row[0].set_ylabel("|grad loss| / |grad task|")
+        row[0].set_ylabel(textwrap.fill(run, 45) + "\n\n|grad loss| / |grad task|", fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
