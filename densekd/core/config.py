@@ -121,19 +121,18 @@ def check_key_exists(cfg, key, what="--cfg-options"):
         return
     part = parts[depth]
     parent = ".".join(parts[:depth]) or "the config"
+    add = f" To add a new key on purpose, write {NEW_KEY_PREFIX}{key}=..." if what == "--cfg-options" else ""
     if isinstance(node, (list, tuple)):
         raise UnknownKey(f"{what} {key}: {parent} is a list of {len(node)}, it has no '{part}': number "
                          f"its items 0 to {len(node) - 1}, or set the whole list ({parent}=[...])")
     if not hasattr(node, "keys"):
-        raise UnknownKey(f"{what} {key}: {parent} is {node!r}, not a dict, it has no '{part}'. To add a "
-                         f"new key on purpose, write {NEW_KEY_PREFIX}{key}=...")
+        raise UnknownKey(f"{what} {key}: {parent} is {node!r}, not a dict, it has no '{part}'.{add}")
     siblings = [k for k in node.keys() if not k.startswith("_")]
     prefix = f"{parent}." if depth else ""
     close = [prefix + k for k in difflib.get_close_matches(part, siblings, n=3, cutoff=0.6)] or \
         [k for k in _dotted_keys(cfg) if difflib.get_close_matches(part, [k.rsplit(".", 1)[-1]], cutoff=0.8)][:3]
     hint = f"close keys: {', '.join(close)}" if close else f"{parent} has: {', '.join(sorted(siblings)[:20])}"
-    raise UnknownKey(f"{what} {key}: the config has no such key ({parent} has no '{part}'); {hint}. "
-                     f"To add a new key on purpose, write {NEW_KEY_PREFIX}{key}=...")
+    raise UnknownKey(f"{what} {key}: the config has no such key ({parent} has no '{part}'); {hint}.{add}")
 
 
 def _dotted_keys(node, prefix=""):
