@@ -40,8 +40,7 @@ def main(argv=None):
     protocol = load_protocol(args.config, args.grid, args.metric, args.cfg_options)
     out = args.work_dir or os.path.join("work_dirs", "tune", os.path.basename(default_work_dir(args.config)))
     label = os.path.basename(args.config)
-    steps = tuning_steps(protocol, out, label) + arm_steps(
-        protocol, out, label, args.seeds, baseline_options=(*protocol.options, ("teacher", "None")))
+    steps = tuning_steps(protocol, out, label) + arm_steps(protocol, out, label, args.seeds, student_alone=True)
     print(f"tuning {args.config}: {len(protocol.settings)} settings on the tuning split (seed 0), then the paper's, "
           f"the tuned one and the student alone on seeds {args.seeds}, tested on the report split; {len(steps)} "
           f"runs, {args.jobs} side by side; logs under {out}/logs", flush=True)

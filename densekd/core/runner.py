@@ -175,6 +175,12 @@ def read_result(work_dir, tested=True):
     return None if metrics is None else (metrics, summary)
 
 
+def finished_metrics(work_dirs):
+    """``{seed: test metrics}`` of the finished, not diverged runs among ``{seed: work_dir}``."""
+    results = {seed: read_result(work_dir) for seed, work_dir in work_dirs.items()}
+    return {seed: result[0] for seed, result in results.items() if result and result[0]}
+
+
 def schedule_options(config, scale):
     """``--cfg-options`` that run ``config``'s schedule at ``scale`` times its length: iterations, validation,
     checkpoints and LR steps alike (LR warm-ups keep their length). ``[]`` at scale 1."""

@@ -18,7 +18,7 @@ from .config import config_value, load_config
 from .errors import InvalidValue, UnknownKey
 from .evidence import comparison_table
 from .report import markdown_table
-from .runner import Step, read_result, train_and_test, train_only
+from .runner import Step, finished_metrics, read_result, train_and_test, train_only
 
 MAX_SETTINGS = 6
 TUNING_SEED = 0
@@ -163,26 +163,28 @@ def tuning_scores(protocol, out):
     return scores
 
 
-def best_setting(protocol, out):
-    """The setting with the highest tuning-split score (the paper's on a tie); refused when none finished."""
-    scores = tuning_scores(protocol, out)
+def best_setting(protocol, out, scores=None):
+    """The setting with the highest tuning-split score (the paper's on a tie); refused when none finished.
+    ``scores``: :func:`tuning_scores`, when already read."""
+    scores = tuning_scores(protocol, out) if scores is None else scores
     if not scores:
         raise InvalidValue(f"no tuning run of {protocol.config} finished with a score (logs: {out}/logs): fix "
                            "what stopped them and re-run; finished runs are kept")
     return max(protocol.settings, key=lambda s: (scores.get(s, float("-inf")), s == protocol.paper))
 
 
-def arm_steps(protocol, out, label, seeds, baseline_options=None, after=(), seconds=60.0):
+def arm_steps(protocol, out, label, seeds, student_alone=False, after=(), seconds=60.0):
     """Steps of the report runs: the paper's setting and the tuned one over ``seeds`` (the tuned one once the
     tuning steps are done; it reuses the paper's runs when they are the same setting) and, with
-    ``baseline_options``, the student alone (the same config, ``teacher=None``)."""
+    ``student_alone``, the student alone (the same config and options, ``teacher=None``)."""
     tuning = [step.name for step in tuning_steps(protocol, out, label)]  # the tuned runs wait for them
+    alone = options_list(protocol, Setting(()), extra={"teacher": "None"})
     steps = []
     for seed in seeds:
-        if baseline_options is not None:
+        if student_alone:
             steps.append(Step(f"{label}: {STUDENT_ALONE} (seed {seed})",
                               lambda tool, s=seed: train_and_test(tool, protocol.config, report_dir(out, "student_alone", s),
-                                                                  s, [f"{k}={v}" for k, v in baseline_options]),
+                                                                  s, alone),
                               after=after, seconds=seconds, log=os.path.join(out, "logs", f"student_alone_seed{seed}.log")))
         paper = Step(f"{label}: paper setting (seed {seed})",
                      lambda tool, s=seed: train_and_test(tool, protocol.config, report_dir(out, protocol.paper.slug, s),
@@ -198,20 +200,15 @@ def arm_steps(protocol, out, label, seeds, baseline_options=None, after=(), seco
     return steps
 
 
-def report_runs(protocol, out, arm, seeds):
+def report_runs(out, arm, seeds):
     """``{seed: test metrics}`` of the finished report runs of ``arm`` (a folder name under ``out/report``)."""
-    runs = {}
-    for seed in seeds:
-        result = read_result(report_dir(out, arm, seed))
-        if result is not None and result[0]:
-            runs[seed] = result[0]
-    return runs
+    return finished_metrics({seed: report_dir(out, arm, seed) for seed in seeds})
 
 
 def tuning_table(protocol, out):
     """The grid on the tuning split: each setting's score, the paper's and the chosen one marked."""
     scores = tuning_scores(protocol, out)
-    best = best_setting(protocol, out) if scores else None
+    best = best_setting(protocol, out, scores) if scores else None
     rows = [{"setting": s.name + (" (paper)" if s == protocol.paper else ""),
              f"{protocol.metric} (tuning split, seed {TUNING_SEED})": scores.get(s, "did not finish"),
              "chosen": "yes" if s == best else ""} for s in protocol.settings]
@@ -221,9 +218,9 @@ def tuning_table(protocol, out):
 def protocol_arms(protocol, out, seeds, name):
     """``{arm name: {seed: metrics}}`` of ``name`` at the paper's setting and at the tuned one."""
     best = best_setting(protocol, out)
-    arms = {f"{name}, paper setting ({protocol.paper.name})": report_runs(protocol, out, protocol.paper.slug, seeds)}
+    arms = {f"{name}, paper setting ({protocol.paper.name})": report_runs(out, protocol.paper.slug, seeds)}
     tuned = f"{name}, tuned ({best.name})" if best != protocol.paper else f"{name}, tuned (= the paper setting)"
-    arms[tuned] = report_runs(protocol, out, best.slug, seeds)
+    arms[tuned] = report_runs(out, best.slug, seeds)
     return arms
 
 
@@ -237,7 +234,7 @@ def common_seeds(arms):
 
 def tuning_report(protocol, out, seeds, name="distilled"):
     """The protocol's two tables: the grid on the tuning split, and the report split's paired comparison."""
-    arms, dropped = common_seeds({STUDENT_ALONE: report_runs(protocol, out, "student_alone", seeds),
+    arms, dropped = common_seeds({STUDENT_ALONE: report_runs(out, "student_alone", seeds),
                                   **protocol_arms(protocol, out, seeds, name)})
     if not all(arms.values()):
         raise InvalidValue(f"no seed finished in every arm (logs: {out}/logs): nothing to compare yet")

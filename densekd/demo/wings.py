@@ -12,7 +12,7 @@ from ..core.errors import DensekdError
 from ..core.evidence import comparison_table
 from ..core.grad_shares import grad_share_table, plot_grad_shares, read_grad_shares
 from ..core.report import markdown_table
-from ..core.runner import Step, read_result, schedule_options, train_and_test
+from ..core.runner import Step, finished_metrics, read_result, schedule_options, train_and_test
 from ..core.tuning import arm_steps, common_seeds, load_protocol, protocol_arms, report_dir, tuning_steps, tuning_table
 from ..data.manifest import read_json_or_none
 
@@ -183,23 +183,17 @@ ONE_SEED_NOTE = ("One seed ranks nothing: differences here are not evidence. The
                  "report split come from `make demo-full` (docs/demo.md).")
 
 
-def finished(work_dirs):
-    """``{seed: metrics}`` of the finished, not diverged runs among ``{seed: work_dir}``."""
-    results = {seed: read_result(work_dir) for seed, work_dir in work_dirs.items()}
-    return {seed: result[0] for seed, result in results.items() if result and result[0]}
-
-
 def paired_report(spec, out, teacher_dir, plain, work_dirs, protocols, seeds):
     """The full demo's table: the teacher, the student alone, each tuned distiller at the paper's setting and at
     the tuned one (paired with the student alone over the seeds all of them finished), then the ablations
     (other seeds, not paired); and each distiller's grid on the tuning split."""
     baseline = next(run.name for run in plain if not run.distilled)
-    paired = {run.name: finished(work_dirs[run.name]) for run in plain if run.name in work_dirs and not run.ablation}
+    paired = {run.name: finished_metrics(work_dirs[run.name]) for run in plain if run.name in work_dirs and not run.ablation}
     for run, protocol in protocols:
         paired.update(protocol_arms(protocol, os.path.join(out, run.work), seeds, run.name))
     paired, dropped = common_seeds(paired)
-    others = {spec.teacher.name: finished({0: teacher_dir}),
-              **{run.name: finished(work_dirs[run.name]) for run in plain if run.ablation and run.name in work_dirs}}
+    others = {spec.teacher.name: finished_metrics({0: teacher_dir}),
+              **{run.name: finished_metrics(work_dirs[run.name]) for run in plain if run.ablation and run.name in work_dirs}}
     arms = {spec.teacher.name: others.pop(spec.teacher.name), **paired, **others}
     table = comparison_table(arms, baseline, spec.metrics, spec.digits, unpaired=[spec.teacher.name, *others])
     grids = "\n\n".join(f"{run.name}, the grid on the tuning split:\n\n{tuning_table(protocol, os.path.join(out, run.work))}"
