@@ -422,6 +422,7 @@ def build_step_modules(args, device, tmp):
     from densekd.core.config import load_config
     from densekd.core.data import DataModule
     from densekd.data.street_scenes import make_street_scenes
+    from common import NO_GRAD_SHARES
 
     data_root = os.path.join(tmp, "streets")
     make_street_scenes(data_root, num_train=16, num_val=2, num_test=2, size=(128, 256), seed=0)
@@ -431,7 +432,8 @@ def build_step_modules(args, device, tmp):
     options = {"train_dataloader.dataset.data_root": data_root + "/",
                "train_dataloader.batch_size": args.batch_size,
                "train_dataloader.num_workers": 0,
-               "teacher.checkpoint": teacher_ckpt}
+               "teacher.checkpoint": teacher_ckpt,
+               "train_cfg.grad_share_interval": NO_GRAD_SHARES}
     acam_cfg, mimic_cfg = load_config(ACAM, options), load_config(MIMIC, options)
     plain = DistillModule.from_config(acam_cfg, with_teacher=False)
     acam = DistillModule.from_config(acam_cfg)
@@ -451,15 +453,7 @@ def run_step(args, device):
     with tempfile.TemporaryDirectory() as tmp:
         modules, batches = build_step_modules(args, device, tmp)
         acam = modules["acam"]
-
-        def train_step(module):
-            optimizer = module.configure_optimizers()["optimizer"]
-
-            def fn(batch):
-                optimizer.zero_grad(set_to_none=True)
-                module.training_step(batch, 0).backward()
-                optimizer.step()
-            return fn
+        from common import train_step  # bench/common.py: one optimizer step outside a Trainer
 
         @torch.no_grad()
         def teacher_forward(batch):

@@ -16,9 +16,13 @@ from densekd.core.config import load_config  # noqa: E402
 from densekd.core.data import DataModule  # noqa: E402
 from densekd.data.kitti import prepare_kitti  # noqa: E402
 from densekd.data.lidar_scenes import make_lidar_scenes  # noqa: E402
+from densekd.data.shapes import make_shapes_coco  # noqa: E402
 
 warnings.filterwarnings("ignore", message=".*self.log.*")  # steps run outside a Trainer here
 
+# The demo configs log gradient shares every 50 steps; outside a Trainer every step is step 0, so the timed
+# steps would all pay for the diagnostic: benchmarks switch it off (bench/grad_share_cost.py times it).
+NO_GRAD_SHARES = 0
 MIMIC = "configs/demo/faster_rcnn_mimic_shapes.py"  # the detection demo's distillation pair
 TEACHER = "configs/demo/faster_rcnn_teacher_shapes.py"
 
@@ -60,6 +64,18 @@ def train_step(module):
     return step
 
 
+def detection_mimic_config(root, batch_size, **options):
+    """The detection demo's mimic config on 16 generated shapes images under ``root``, its teacher a randomly
+    initialised one saved there (timings do not need a trained teacher); ``options``: more overrides."""
+    make_shapes_coco(os.path.join(root, "shapes"), num_train=16, num_val=2, num_test=2, seed=0)
+    teacher_ckpt = os.path.join(root, "teacher.pth")
+    torch.save({"state_dict": DistillModule.from_config(load_config(TEACHER)).student.state_dict()}, teacher_ckpt)
+    return load_config(MIMIC, {"train_dataloader.dataset.data_root": os.path.join(root, "shapes/"),
+                               "train_dataloader.batch_size": batch_size, "train_dataloader.num_workers": 0,
+                               "teacher.checkpoint": teacher_ckpt, "train_cfg.grad_share_interval": NO_GRAD_SHARES,
+                               **options})
+
+
 def lidar_demo_data(root):
     """16 generated training scenes in the KITTI layout under ``root`` (prepared: infos + GT database)."""
     if not os.path.isfile(os.path.join(root, "kitti_infos_train.json")):
@@ -71,7 +87,8 @@ def lidar_demo_data(root):
 def build_lidar(config, root, batch_size, options=None):
     """(training module, its train loader) of ``config`` (with ``options``) on the scenes at ``root``; a
     distillation config gets its teacher when ``options`` name the teacher's checkpoint."""
-    options = {"train_dataloader.batch_size": batch_size, "train_dataloader.num_workers": 0, **(options or {})}
+    options = {"train_dataloader.batch_size": batch_size, "train_dataloader.num_workers": 0,
+               "train_cfg.grad_share_interval": NO_GRAD_SHARES, **(options or {})}
     cfg = load_config(config, options)
     dataset = cfg.train_dataloader.dataset
     dataset = dataset.get("dataset", dataset)  # KITTI's configs wrap it in a RepeatDataset

@@ -14,11 +14,9 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import MIMIC, TEACHER, train_step  # noqa: E402  (it also moves to the repo root)
+from common import detection_mimic_config, train_step  # noqa: E402  (it also moves to the repo root)
 from densekd import DistillModule  # noqa: E402
-from densekd.core.config import load_config  # noqa: E402
 from densekd.core.data import DataModule  # noqa: E402
-from densekd.data.shapes import make_shapes_coco  # noqa: E402
 
 
 def main():
@@ -31,12 +29,7 @@ def main():
     device = torch.device(args.device)
     torch.manual_seed(0)
     scratch = tempfile.TemporaryDirectory()
-    make_shapes_coco(os.path.join(scratch.name, "shapes"), num_train=16, num_val=2, num_test=2, seed=0)
-    teacher_ckpt = os.path.join(scratch.name, "teacher.pth")
-    torch.save({"state_dict": DistillModule.from_config(load_config(TEACHER)).student.state_dict()}, teacher_ckpt)
-    cfg = load_config(MIMIC, {"train_dataloader.dataset.data_root": os.path.join(scratch.name, "shapes/"),
-                              "train_dataloader.batch_size": args.batch_size, "train_dataloader.num_workers": 0,
-                              "teacher.checkpoint": teacher_ckpt, "distiller.warmup_iters": 0})
+    cfg = detection_mimic_config(scratch.name, args.batch_size, **{"distiller.warmup_iters": 0})
     module = DistillModule.from_config(cfg).to(device).train()
     step = train_step(module)
     batches = iter(DataModule(cfg, splits=("train",)).train_dataloader())

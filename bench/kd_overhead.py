@@ -10,7 +10,6 @@ every 0.5 ms; what the phase itself needs on top of the loaded models).
     python bench/kd_overhead.py [--iters 20] [--batch-size 4] [--device cpu|cuda]
 """
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -19,12 +18,10 @@ import time
 
 import torch
 
-from common import MIMIC, TEACHER, peak_memory_mb, peak_rss_growth_mb, train_step  # noqa: E402  (bench/ is on sys.path)
+from common import detection_mimic_config, peak_memory_mb, peak_rss_growth_mb, train_step  # noqa: E402  (bench/ is on sys.path)
 
 from densekd import DistillModule  # noqa: E402
-from densekd.core.config import load_config  # noqa: E402
 from densekd.core.data import DataModule  # noqa: E402
-from densekd.data.shapes import make_shapes_coco  # noqa: E402
 
 
 def main():
@@ -39,14 +36,7 @@ def main():
     torch.manual_seed(0)
 
     scratch = tempfile.TemporaryDirectory()  # removed at exit (76 MB per run)
-    tmp = scratch.name
-    make_shapes_coco(os.path.join(tmp, "shapes"), num_train=16, num_val=2, num_test=2, seed=0)
-    teacher_ckpt = os.path.join(tmp, "teacher.pth")
-    torch.save({"state_dict": DistillModule.from_config(load_config(TEACHER)).student.state_dict()}, teacher_ckpt)
-    cfg = load_config(MIMIC, {"train_dataloader.dataset.data_root": os.path.join(tmp, "shapes/"),
-                              "train_dataloader.batch_size": args.batch_size,
-                              "train_dataloader.num_workers": 0,
-                              "teacher.checkpoint": teacher_ckpt})
+    cfg = detection_mimic_config(scratch.name, args.batch_size)
     distill = DistillModule.from_config(cfg).to(device).train()
     plain = DistillModule.from_config(cfg, with_teacher=False).to(device).train()
     batches = iter(DataModule(cfg, splits=("train",)).train_dataloader())
