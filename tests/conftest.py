@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny generated shapes dataset and the demo configs pointed at it."""
+import csv
 import json
 import os
 import shutil
@@ -276,3 +277,14 @@ def kitti_root(tmp_path_factory):
     make_lidar_scenes(str(root), num_train=4, num_val=20, num_test=20, seed=0)
     prepare_kitti(str(root))
     return str(root) + "/"
+
+
+def write_training_log(work_dir, rows, version=0):
+    """Write ``rows`` (dicts with a ``step``) as a Lightning CSV log, ``work_dir/logs/version_<version>/metrics.csv``."""
+    folder = os.path.join(work_dir, "logs", f"version_{version}")
+    os.makedirs(folder)
+    columns = sorted({c for row in rows for c in row})
+    with open(os.path.join(folder, "metrics.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)

@@ -6,18 +6,15 @@ gives no signal. Training logs them every ``train_cfg.grad_share_interval`` step
 ``train/grad_share/<loss>/<feature>``; :func:`read_grad_shares` reads them back from a work dir's CSV
 logs, :func:`grad_share_table` and :func:`plot_grad_shares` report them (``tools/grad_shares.py``).
 """
-import csv
-import glob
 import math
-import os
-import re
 import textwrap
 import warnings
 
 import torch
 
-from .errors import InvalidValue, MissingFile
+from .errors import InvalidValue
 from .report import markdown_table
+from .training_log import read_logged
 
 METRIC_PREFIX = "train/grad_share/"
 INTERVAL_KEY = "train_cfg.grad_share_interval"
@@ -97,31 +94,15 @@ def grad_share_metrics(shares):
 
 
 # --- the report ---------------------------------------------------------------------------------------
-def _version_number(path):
-    match = re.search(r"version_(\d+)", path)
-    return int(match.group(1)) if match else -1
-
-
 def read_grad_shares(work_dir):
-    """``{(loss, feature): [(step, share), ...]}`` (by step) from ``work_dir/logs/version_*/metrics.csv``;
-    a resumed run's later logs win at steps logged twice."""
-    paths = sorted(glob.glob(os.path.join(work_dir, "logs", "version_*", "metrics.csv")), key=_version_number)
-    if not paths:
-        raise MissingFile(f"no training log in {work_dir}: expected {work_dir}/logs/version_*/metrics.csv — "
-                          "give the --work-dir of a tools/train.py run")
-    series = {}
-    for path in paths:
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f):
-                for column, cell in row.items():
-                    if column and column.startswith(METRIC_PREFIX) and cell not in (None, ""):
-                        loss, _, feature = column[len(METRIC_PREFIX):].partition("/")
-                        series.setdefault((loss, feature), {})[int(row["step"])] = float(cell)
-    if not series:
-        raise InvalidValue(f"{work_dir} logged no grad shares (no {METRIC_PREFIX}* column in "
-                           f"{', '.join(paths)}): set --cfg-options {INTERVAL_KEY}=N (e.g. 50) and retrain (a distillation "
-                           "run: plain training has none)")
-    return {key: sorted(by_step.items()) for key, by_step in sorted(series.items())}
+    """``{(loss, feature): [(step, share), ...]}`` (by step) from ``work_dir``'s training logs
+    (:func:`densekd.core.training_log.read_logged`)."""
+    logged = read_logged(work_dir, METRIC_PREFIX)
+    if not logged:
+        raise InvalidValue(f"{work_dir} logged no grad shares (no {METRIC_PREFIX}* column in its "
+                           f"logs/version_*/metrics.csv): set --cfg-options {INTERVAL_KEY}=N (e.g. 50) and retrain (a "
+                           "distillation run: plain training has none)")
+    return {tuple(column[len(METRIC_PREFIX):].split("/", 1)): points for column, points in logged.items()}
 
 
 def report_steps(series):

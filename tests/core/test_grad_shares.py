@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import MIMIC_CFG, as_argv, data_options, load_tool
+from conftest import MIMIC_CFG, as_argv, data_options, load_tool, write_training_log
 from densekd import DistillModule
 from densekd.core.cli import run
 from densekd.core.errors import InvalidValue
@@ -111,16 +111,6 @@ def test_training_logs_the_shares_at_the_interval_and_nowhere_else(shapes_root, 
     assert sorted(read_grad_shares(str(tmp_path))) == [("loss_mimic", f"neck[{i}]") for i in range(5)]
 
 
-def write_metrics(work_dir, rows, version=0):
-    folder = os.path.join(work_dir, "logs", f"version_{version}")
-    os.makedirs(folder)
-    columns = sorted({c for row in rows for c in row})
-    with open(os.path.join(folder, "metrics.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 A = "train/grad_share/loss_mimic/neck[0]"
 B = "train/grad_share/loss_mimic/neck[1]"
 
@@ -129,7 +119,7 @@ def test_report_table_takes_first_quartiles_last_and_mean_and_draws_a_png(tmp_pa
     rows = [dict(step=s, epoch=0, **{"train/loss": 1.0}) for s in range(9, 100, 10)]
     for step, a, b in [(0, 0.0, 2.0), (25, 0.5, 2.0), (50, 1.0, None), (75, 2.0, 2.0), (100, 4.5, 6.0)]:
         rows.append({"step": step, A: a, **({B: b} if b is not None else {})})
-    write_metrics(str(tmp_path), rows)
+    write_training_log(str(tmp_path), rows)
     table = grad_share_table(read_grad_shares(str(tmp_path)))
     assert table.splitlines() == [
         "| loss/feature | step 0 (first) | step 25 (25%) | step 50 (50%) | step 75 (75%) | step 100 (last) | mean |",
@@ -144,13 +134,13 @@ def test_report_table_takes_first_quartiles_last_and_mean_and_draws_a_png(tmp_pa
 
 
 def test_a_resumed_runs_later_log_wins_at_a_step_logged_twice(tmp_path):
-    write_metrics(str(tmp_path), [{"step": 0, A: 1.0}, {"step": 10, A: 9.0}], version=0)
-    write_metrics(str(tmp_path), [{"step": 10, A: 2.0}, {"step": 20, A: 3.0}], version=1)
+    write_training_log(str(tmp_path), [{"step": 0, A: 1.0}, {"step": 10, A: 9.0}], version=0)
+    write_training_log(str(tmp_path), [{"step": 10, A: 2.0}, {"step": 20, A: 3.0}], version=1)
     assert read_grad_shares(str(tmp_path)) == {("loss_mimic", "neck[0]"): [(0, 1.0), (10, 2.0), (20, 3.0)]}
 
 
 def test_a_run_without_shares_is_a_one_line_error_saying_how_to_log_them(tmp_path, capsys, monkeypatch):
-    write_metrics(str(tmp_path), [{"step": 9, "train/loss": 1.0}])
+    write_training_log(str(tmp_path), [{"step": 9, "train/loss": 1.0}])
     monkeypatch.setattr(sys, "argv", ["grad_shares.py", str(tmp_path)])
     with pytest.raises(SystemExit) as exit_:
         run(report_tool.main)
