@@ -4,6 +4,7 @@
         --vocabulary shapes --out work_dirs/demo/clip/shapes_text.safetensors
     python tools/build_text_embeddings.py --teacher configs/_base_/clip/vit_b32_openai.py \\
         --vocabulary lvis --out data/prompts/lvis_vild.safetensors
+    ... --cfg-options clip_teacher.pretrained=work_dirs/demo_full/clip/demo_clip.safetensors  (other weights)
 
 The file holds ``embeddings`` (C, D) float32, unit rows; its metadata holds ``names`` (JSON list,
 the vocabulary's own spelling), ``num_templates``, ``vocabulary``, ``model_name``, ``pretrained``.
@@ -21,6 +22,7 @@ if importlib.util.find_spec("densekd") is None:  # running from a checkout that 
 import torch
 
 from densekd.core.cli import run
+from densekd.core.config import DictAction
 from densekd.ovd.clip_teacher import ObjectAwareCLIP, clip_teacher_spec
 from densekd.ovd.text import (
     VILD_TEMPLATES,
@@ -42,6 +44,8 @@ def parse_args(argv=None):
     parser.add_argument("--out", required=True, help="output .safetensors file")
     parser.add_argument("--batch-size", type=int, default=1024, help="texts per teacher call (default: 1024)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
+                        help="override the teacher config, e.g. clip_teacher.pretrained=PATH")
     return parser.parse_args(argv)
 
 
@@ -54,7 +58,7 @@ def main(argv=None):
             names, source = vocabulary_names(args.vocabulary), args.vocabulary
         else:
             names, source = config_names(args.classes_from), f"config:{args.classes_from}"
-        spec = clip_teacher_spec(args.teacher)
+        spec = clip_teacher_spec(args.teacher, args.cfg_options)
         teacher = ObjectAwareCLIP.from_config(spec)
     except (FileNotFoundError, KeyError, ValueError) as err:
         sys.exit(f"build_text_embeddings: {err}")

@@ -115,15 +115,16 @@ def object_token_masks(boxes, crops, grid):
     return ~(in_y[:, :, None] & in_x[:, None, :]).flatten(1)
 
 
-def clip_teacher_spec(config):
-    """The ``clip_teacher`` dict (``ObjectAwareCLIP`` arguments) of a config file path, a Config, or itself."""
+def clip_teacher_spec(config, cfg_options=None):
+    """The ``clip_teacher`` dict (``ObjectAwareCLIP`` arguments) of a config file path (with ``--cfg-options``
+    overrides ``cfg_options``), a Config, or itself."""
     if isinstance(config, str):
         if not os.path.isfile(config):
             raise FileNotFoundError(f"teacher config not found: {config} — run from the repository root; teacher "
                                     "configs live under configs/ (e.g. configs/demo/clip_teacher_shapes.py)")
         from densekd.core.config import load_config
 
-        config = load_config(config, required=("clip_teacher",))
+        config = load_config(config, cfg_options, required=("clip_teacher",))
     return dict(config.get("clip_teacher", config))
 
 

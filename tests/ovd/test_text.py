@@ -136,3 +136,6 @@ def test_build_text_embeddings_tool(tmp_path, capsys):
     assert load_text_embeddings(str(out))[1] == config_names(STUDENT_CFG)
     with pytest.raises(SystemExit, match="teacher config not found"):
         tool.main(["--teacher", str(tmp_path / "nope.py"), "--vocabulary", "shapes", "--out", str(out)])
+    with pytest.raises(SystemExit, match="CLIP weights not found: other/clip.safetensors"):  # --cfg-options reach it
+        tool.main(["--teacher", str(config), "--vocabulary", "shapes", "--out", str(out),
+                   "--cfg-options", "clip_teacher.pretrained=other/clip.safetensors"])
