@@ -22,7 +22,7 @@ from densekd.ovd.teacher_features import extract_clip_features  # noqa: E402
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config")
-    parser.add_argument("--split", required=True, help="a key of clip_features.splits (train, val)")
+    parser.add_argument("--split", required=True, help="a key of clip_features.splits (train, val, test)")
     parser.add_argument("--devices", type=int, default=1, help="worker processes (one per GPU with --accelerator cuda)")
     parser.add_argument("--accelerator", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", help="output folder (default: the config's clip_features.splits.SPLIT.out)")

@@ -1,6 +1,6 @@
 """Run a trained class-agnostic RPN on every image of a split; store each image's top proposals.
 
-    python tools/generate_proposals.py CONFIG CHECKPOINT --split train|val --out DIR
+    python tools/generate_proposals.py CONFIG CHECKPOINT --split train|val|test --out DIR
         [--topk 100] [--devices N] [--accelerator auto|cpu|cuda] [--shard-size 64] [--overwrite]
         [--cfg-options k=v ...]
 

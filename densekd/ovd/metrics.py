@@ -88,6 +88,15 @@ def empty_detections(coco_gt):
     return coco_dt
 
 
+def ov_ap50_means(by_name, novel):
+    """``{'ov/AP50_novel', 'ov/AP50_base', 'ov/AP50_all'}`` of per-class AP50s ``{name: AP or None}``
+    (:func:`mean_ap` of each group; base = every class not in ``novel``)."""
+    novel = set(novel)
+    return {f"{OV_KEY}/AP50_novel": mean_ap(ap for n, ap in by_name.items() if n in novel),
+            f"{OV_KEY}/AP50_base": mean_ap(ap for n, ap in by_name.items() if n not in novel),
+            f"{OV_KEY}/AP50_all": mean_ap(by_name.values())}
+
+
 @contextlib.contextmanager
 def result_file_prefix(outfile_prefix):
     """Yield ``outfile_prefix``, or when it is None a prefix in a temporary folder removed on exit."""
@@ -152,9 +161,7 @@ class OVCocoAP50Metric(CocoMetric):
         by_id = ap50_per_category(self._coco_api, coco_dt, self.cat_ids, self.img_ids, max_dets)
         by_name = {self._coco_api.cats[cat_id]["name"]: ap for cat_id, ap in by_id.items()}
         novel = set(self.novel_classes)
-        out = {f"{OV_KEY}/AP50_novel": mean_ap(ap for n, ap in by_name.items() if n in novel),
-               f"{OV_KEY}/AP50_base": mean_ap(ap for n, ap in by_name.items() if n not in novel),
-               f"{OV_KEY}/AP50_all": mean_ap(by_name.values())}
+        out = ov_ap50_means(by_name, novel)
         with_gt = Counter("novel" if n in novel else "base" for n, ap in by_name.items() if ap is not None)
         MMLogger.get_current_instance().info(
             f"OV bbox AP50 @maxDets={max_dets}: novel {out[f'{OV_KEY}/AP50_novel']:.4f} "

@@ -16,14 +16,13 @@ from .feature_store import FeatureStore
 from .proposal_recall import gt_boxes_by_image
 from .text import load_text_embeddings
 
-__all__ = ["ground_truth_boxes", "proposal_confusion", "confusion_summary", "confusion_table", "plot_confusion"]
+__all__ = ["full_annotations", "ground_truth_boxes", "proposal_confusion", "confusion_summary", "confusion_table", "plot_confusion"]
 
 BACKGROUND = "background"
 
 
-def ground_truth_boxes(ann_file, classes):
-    """``{image_id: (boxes (G, 4) xyxy, labels (G,) indices into classes)}`` from a COCO file (crowds
-    left out; images without boxes are absent)."""
+def full_annotations(ann_file, classes):
+    """The COCO dict of a split's full annotations, checked to name only ``classes`` (the text embeddings')."""
     if not os.path.isfile(ann_file):
         raise MissingFile(f"annotation file not found: {ann_file} — it must be the split's full "
                           "annotations (novel classes included), e.g. data/shapes/annotations/instances_train.json")
@@ -32,6 +31,13 @@ def ground_truth_boxes(ann_file, classes):
     missing = sorted({c["name"] for c in coco["categories"]} - set(classes))
     if missing:
         raise UnknownKey(f"{ann_file} has classes {missing} that the text embeddings lack ({classes})")
+    return coco
+
+
+def ground_truth_boxes(ann_file, classes):
+    """``{image_id: (boxes (G, 4) xyxy, labels (G,) indices into classes)}`` from a COCO file (crowds
+    left out; images without boxes are absent)."""
+    coco = full_annotations(ann_file, classes)
     boxes, labels = gt_boxes_by_image(coco, lambda category: classes.index(category["name"]))
     return {i: (torch.from_numpy(boxes[i]), torch.from_numpy(labels[i]).long()) for i in boxes}
 

@@ -10,6 +10,7 @@ import os
 import torch
 import torch.nn.functional as F
 
+from densekd.core.errors import MissingFile
 from densekd.ovd.splits import OV_COCO_BASE, OV_COCO_NOVEL, SHAPES_BASE, SHAPES_NOVEL
 
 __all__ = [
@@ -141,6 +142,8 @@ def load_text_embeddings(path):
     """``(embeddings (C, D) float32, names list[str], metadata dict)`` from :func:`save_text_embeddings`."""
     from safetensors import safe_open
 
+    if not os.path.isfile(path):
+        raise MissingFile(f"text embeddings not found: {path} — make them with tools/build_text_embeddings.py")
     with safe_open(path, framework="pt") as f:
         header = f.metadata() or {}
         if "embeddings" not in f.keys() or "names" not in header:

@@ -210,3 +210,27 @@ def test_the_full_table_pairs_each_arm_with_the_student_alone_and_shows_the_grid
     assert "| loss_mimic/decode_head.conv_seg | 2 | 0.5 | 1.25 |" in table
     assert (tmp_path / "seg_grad_shares.png").is_file()
     assert "Gradient shares, student + ACAM-KD:" in table
+
+
+def test_the_ov_table_opens_with_the_clip_teacher_as_a_detector_scored_at_its_own_logit_scale(tmp_path):
+    wing = open_vocabulary_plan(str(tmp_path), [0], [], False, 0.5)
+    (tmp_path / "clip").mkdir()
+    (tmp_path / "clip" / "demo_clip.json").write_text(json.dumps({"zero_shot_table": "ZS", "logit_scale": 31.5}))
+    calls = []
+    next(s for s in wing.steps if s.name == "ov: CLIP teacher as a detector").action(recording_tool(calls))
+    (script, args), = calls
+    assert script == "tools/clip_detector_eval.py" and args[args.index("--logit-scale") + 1] == 31.5
+    assert args[args.index("--cache") + 1] == str(tmp_path / "clip_features" / "test")
+    (tmp_path / "clip_proposals").mkdir()
+    (tmp_path / "clip_proposals" / "report.md").write_text("CONFUSION")
+    rpn = tmp_path / "rpn_shapes_base"
+    rpn.mkdir()
+    (rpn / "train_summary.json").write_text(json.dumps({"iterations": 1}))
+    (rpn / "metrics.json").write_text(json.dumps({f"proposal/{s}_{k}": 0.5 for s in ("base", "novel")
+                                                  for k in ("R50@10", "R50@100", "AR@100")}))
+    assert "| teacher: demo CLIP on base-RPN proposals | - | did not finish |" in wing.report()
+    (tmp_path / "clip_detector").mkdir()
+    (tmp_path / "clip_detector" / "metrics.json").write_text(json.dumps(
+        {"ov/AP50_novel": 0.5, "ov/AP50_base": 0.8, "ov/AP50_all": 0.71}))
+    table = wing.report().split("Open-vocabulary detectors")[1]
+    assert table.splitlines()[3] == "| teacher: demo CLIP on base-RPN proposals | - | 0.500 | 0.800 | 0.710 | - |"
