@@ -12,9 +12,7 @@ import os
 
 from densekd.core.cli import run
 from densekd.core.report import markdown_table
-from densekd.core.training_log import convergence_row, plot_val_curves, val_curve
-
-COLUMNS = ["run", "validations", "first", "best", "last", "plateau from", "converged"]
+from densekd.core.training_log import CONVERGENCE_COLUMNS, convergence_row, plot_val_curves, val_curve
 
 
 def main(argv=None):
@@ -28,7 +26,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     names = {os.path.normpath(work_dir): work_dir for work_dir in args.work_dirs}
     rows = [convergence_row(name, work_dir, args.metric, args.tolerance) for name, work_dir in names.items()]
-    print(markdown_table(rows, COLUMNS))
+    print(markdown_table(rows, CONVERGENCE_COLUMNS))
     if args.out:
         plot_val_curves({name: val_curve(work_dir, args.metric) for name, work_dir in names.items()}, args.metric, args.out)
         print(f"wrote {args.out}")

@@ -11,6 +11,7 @@ import re
 from .errors import InvalidValue, MissingFile
 
 VAL_PREFIX = "val/"
+CONVERGENCE_COLUMNS = ["run", "validations", "first", "best", "last", "plateau from", "converged"]  # convergence_row's
 
 
 def _version_number(path):

@@ -21,8 +21,8 @@ def parse_args(argv=None):
         "tables (the tuning protocol for every distiller, 5 paired seeds on the report split, the ablations, full schedules, the detection demo too).")
     parser.add_argument("--full", action="store_true", help="the tables of docs/: every distiller through the tuning "
                         "protocol (grid on the tuning split with seed 0; paper and tuned settings with --seeds 1 2 3 4 "
-                        "5 on the report split, paired with the student alone), --ablation-seeds 0, full schedules, "
-                        "every wing (default out: work_dirs/demo_full)")
+                        "5 on the report split, paired with the student alone), --ablation-seeds 0, full schedules (the OV "
+                        "detectors 3x theirs, to convergence), every wing (default out: work_dirs/demo_full)")
     parser.add_argument("--wings", nargs="+", choices=WINGS, help=f"which wings (default: {' '.join(FIRST_LOOK)}; "
                         f"with --full: {' '.join(WINGS)})")
     parser.add_argument("--seeds", type=int, nargs="+", help="default: 0 (--full: 1 2 3 4 5, the report seeds)")

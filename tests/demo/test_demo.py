@@ -214,13 +214,26 @@ def test_the_full_table_pairs_each_arm_with_the_student_alone_and_shows_the_grid
 
 def test_the_ov_table_opens_with_the_clip_teacher_as_a_detector_scored_at_its_own_logit_scale(tmp_path):
     wing = open_vocabulary_plan(str(tmp_path), [0], [], False, 0.5)
-    (tmp_path / "clip").mkdir()
-    (tmp_path / "clip" / "demo_clip.json").write_text(json.dumps({"zero_shot_table": "ZS", "logit_scale": 31.5}))
+    ov_teacher_side(tmp_path, detector=False)
     calls = []
     next(s for s in wing.steps if s.name == "ov: CLIP teacher as a detector").action(recording_tool(calls))
     (script, args), = calls
     assert script == "tools/clip_detector_eval.py" and args[args.index("--logit-scale") + 1] == 31.5
     assert args[args.index("--cache") + 1] == str(tmp_path / "clip_features" / "test")
+    assert "| teacher: demo CLIP on base-RPN proposals | - | did not finish |" in wing.report()
+    (tmp_path / "clip_detector").mkdir()
+    (tmp_path / "clip_detector" / "metrics.json").write_text(json.dumps(
+        {"ov/AP50_novel": 0.5, "ov/AP50_base": 0.8, "ov/AP50_all": 0.71}))
+    table = wing.report().split("Open-vocabulary detectors")[1]
+    assert table.splitlines()[3] == "| teacher: demo CLIP on base-RPN proposals | - | 0.500 | 0.800 | 0.710 | - |"
+    assert "One seed ranks nothing" in table
+
+
+def ov_teacher_side(tmp_path, detector=True):
+    """The files the OV report reads besides its detectors: the CLIP's zero-shot table, the proposal report,
+    the RPN's recall and (``detector``) the CLIP teacher as a detector."""
+    (tmp_path / "clip").mkdir()
+    (tmp_path / "clip" / "demo_clip.json").write_text(json.dumps({"zero_shot_table": "ZS", "logit_scale": 31.5}))
     (tmp_path / "clip_proposals").mkdir()
     (tmp_path / "clip_proposals" / "report.md").write_text("CONFUSION")
     rpn = tmp_path / "rpn_shapes_base"
@@ -228,9 +241,39 @@ def test_the_ov_table_opens_with_the_clip_teacher_as_a_detector_scored_at_its_ow
     (rpn / "train_summary.json").write_text(json.dumps({"iterations": 1}))
     (rpn / "metrics.json").write_text(json.dumps({f"proposal/{s}_{k}": 0.5 for s in ("base", "novel")
                                                   for k in ("R50@10", "R50@100", "AR@100")}))
-    assert "| teacher: demo CLIP on base-RPN proposals | - | did not finish |" in wing.report()
-    (tmp_path / "clip_detector").mkdir()
-    (tmp_path / "clip_detector" / "metrics.json").write_text(json.dumps(
-        {"ov/AP50_novel": 0.5, "ov/AP50_base": 0.8, "ov/AP50_all": 0.71}))
-    table = wing.report().split("Open-vocabulary detectors")[1]
-    assert table.splitlines()[3] == "| teacher: demo CLIP on base-RPN proposals | - | 0.500 | 0.800 | 0.710 | - |"
+    if detector:
+        (tmp_path / "clip_detector").mkdir()
+        (tmp_path / "clip_detector" / "metrics.json").write_text(json.dumps(
+            {"ov/AP50_novel": 0.3, "ov/AP50_base": 0.4, "ov/AP50_all": 0.37}))
+
+
+def test_the_full_ov_wing_trains_to_convergence_and_pairs_oadp_with_the_baseline(tmp_path):
+    wing = open_vocabulary_plan(str(tmp_path), [1, 2], [1], True, 1)
+    calls = []
+    next(s for s in wing.steps if s.name == "ov: OV baseline (text classifier, no distillation) (seed 1)").action(
+        recording_tool(calls))
+    options = parsed_options(next(args for script, args in calls if script == "tools/train.py"))
+    assert (options["train_cfg.max_iters"], options["train_cfg.val_interval"], options["lr_schedule.milestones"]) == \
+        (4800, 400, [3600])  # 3x the config's 1600 iterations, validated every 400 on the tuning split
+    ov_teacher_side(tmp_path)
+
+    def run(work, seed, novel, curve):
+        path = tmp_path / f"seed{seed}" / work
+        (path / "logs" / "version_0").mkdir(parents=True)
+        (path / "train_summary.json").write_text(json.dumps({"iterations": 4800, "train_time_s": 1}))
+        (path / "metrics.json").write_text(json.dumps({"ov/AP50_novel": novel, "ov/AP50_base": 0.8, "ov/AP50_all": 0.6}))
+        (path / "logs" / "version_0" / "metrics.csv").write_text(
+            "step,val/ov/AP50_base\n" + "".join(f"{400 * (i + 1) - 1},{v}\n" for i, v in enumerate(curve)))
+
+    for seed in (1, 2):
+        run("ovd_baseline_shapes", seed, 0.10 + seed / 100, [0.5, 0.7, 0.705])
+        run("oadp_shapes", seed, 0.15 + seed / 50, [0.5, 0.6, 0.7])
+    run("oadp_object", 1, 0.12, [0.5, 0.8, 0.8])
+    report = wing.report()
+    assert "| teacher: demo CLIP on base-RPN proposals | 0 | 0.300 | - |" in report
+    # OADP - baseline on novel AP50: +0.06, +0.07 -> +0.065 -/+ 12.706 * 0.00707 / sqrt(2)
+    assert "| OADP: object + block + global | 1 2 | 0.180 ± 0.014 | +0.065 [+0.001, +0.129], finding |" in report
+    assert "| OADP: object only | 1 | 0.120 | - |" in report  # an ablation: one seed, not paired
+    assert "| OV baseline (text classifier, no distillation) (seed 1) | 3 | 0.500 @ 400 | 0.705 @ 1200 | 0.705 @ 1200 | 800 | yes |" in report
+    assert "| OADP: object + block + global (seed 2) | 3 | 0.500 @ 400 | 0.700 @ 1200 | 0.700 @ 1200 | 1200 | no: still rising at its last validation |" in report
+    assert (tmp_path / "ov_convergence.png").is_file()
