@@ -1,6 +1,6 @@
 """Pretrain the demo's tiny CLIP on the shapes training images: the offline stand-in for web-scale CLIP.
 
-    python tools/pretrain_demo_clip.py                 # ~4 min on 2 CPU cores, then zero-shot eval
+    python tools/pretrain_demo_clip.py                 # ~15 min on 2 CPU cores, then zero-shot eval
     python tools/pretrain_demo_clip.py --eval-only     # zero-shot eval of the saved weights
 
 The recipe is ``densekd.ovd.demo_clip`` (its flags: ``DemoClipRecipe``). The weights go to the teacher
@@ -45,6 +45,8 @@ def parse_args(argv=None):
     add("--object-token-fraction", type=float,
         help="share of context squares embedded through the OAKE object token, not CLS (default: %(default)s)")
     add("--curriculum", type=float, help="share of the steps over which harder views ramp up (default: %(default)s)")
+    add("--proposal-jitter", type=float, help="context views' object boxes move like RPN proposals: each edge by up "
+        "to this share of the box size, IoU >= 0.5 with the object (default: %(default)s)")
     add("--seed", type=int, help="random seed (default: %(default)s)")
     add("--device", default="cpu", help="torch device for training and evaluation (default: %(default)s)")
     add("--threads", type=int, help="torch CPU threads (default: torch's)")

@@ -1,6 +1,6 @@
 # The demo's CLIP teacher: a tiny ViT (48 px input, 8 px patches, fixed 2D sine-cosine positions)
 # pretrained on the shapes training images with all ten class names, novel ones included: the
-# offline stand-in for web-scale CLIP pretraining. Make the weights (about 4 min on 2 CPU cores):
+# offline stand-in for web-scale CLIP pretraining. Make the weights (about 15 min on 2 CPU cores):
 #     python tools/pretrain_demo_clip.py
 # `model_config_file` registers the open_clip model config named `model_name`; `pretrained` is a
 # local weights file (hub models take an open_clip tag instead).

@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from torchvision.ops import box_iou
 
 from conftest import REPO, load_tool
 from densekd.data.shapes import SHAPES_CLASSES
@@ -50,6 +51,29 @@ def test_context_squares_hold_the_object_and_stay_in_the_image():
     assert inside[fits].all() and fits[0::3].all()
     tight = demo_clip.object_crop_boxes(boxes, 160, np.ones(len(boxes), bool), rng)
     assert ((tight - boxes).abs() <= 0.08 * 150 + 1e-4).all()
+
+
+def test_proposal_like_boxes_overlap_their_object_like_proposals():
+    rng = np.random.default_rng(0)
+    boxes = torch.tensor([[10.0, 20.0, 40.0, 35.0], [100.0, 120.0, 160.0, 160.0]]).repeat(200, 1)
+    moved = demo_clip.proposal_like_boxes(boxes, 160, rng, jitter=0.3)
+    iou = box_iou(moved, boxes).diag()
+    assert (iou >= 0.5 - 1e-6).all() and (iou < 0.7).float().mean() > 0.5  # mostly loose, as RPN proposals are
+    assert (moved >= 0).all() and (moved <= 160).all()
+    torch.testing.assert_close(demo_clip.proposal_like_boxes(boxes, 160, rng, jitter=0.0), boxes)
+
+
+def test_proposal_jitter_moves_the_context_views_object_boxes_only(shapes_root):
+    data = demo_clip.load_split(shapes_root, "train")
+    recipe = DemoClipRecipe(batch_size=64, scene_fraction=0.0, tight_fraction=0.5, proposal_jitter=0.3)
+    batch = demo_clip.sample_batch(data, recipe, 160, np.random.default_rng(0))
+    exact = DemoClipRecipe(batch_size=64, scene_fraction=0.0, tight_fraction=0.5, proposal_jitter=0.0)
+    plain = demo_clip.sample_batch(data, exact, 160, np.random.default_rng(0))
+    context = (batch.crop_boxes[:, 2] - batch.crop_boxes[:, 0] - batch.crop_boxes[:, 3] + batch.crop_boxes[:, 1]).abs() < 1e-3
+    moved = ~torch.isclose(batch.object_boxes, plain.object_boxes).all(dim=1)
+    assert moved.any() and (moved <= context).all() and batch.object_token.any()
+    assert (batch.object_token <= context).all()  # object-token views are context squares around moved boxes
+    assert (box_iou(batch.object_boxes, plain.object_boxes).diag() >= 0.5 - 1e-6).all()
 
 
 def test_batches_follow_the_curriculum(shapes_root):
@@ -146,12 +170,16 @@ def test_clear_errors(shapes_root, teacher_config, tmp_path):
 
 def test_recipe_defaults_are_the_flags_defaults_and_bad_values_are_refused():
     recipe = DemoClipRecipe()
-    assert (recipe.steps, recipe.batch_size, recipe.warmup, recipe.context_ratio) == (720, 128, 72, (1.5, 4.0))
+    assert (recipe.steps, recipe.batch_size, recipe.warmup, recipe.context_ratio) == (1440, 128, 144, (1.5, 4.0))
+    assert (recipe.tight_fraction, recipe.proposal_jitter) == (0.2, 0.3)
     args, parsed = pdc.parse_args([])
-    assert parsed == recipe and args.warmup == 72 and args.lr == 1e-3 and args.curriculum == 0.5
+    assert parsed == recipe and args.warmup == 144 and args.lr == 1e-3 and args.curriculum == 0.5
+    assert pdc.parse_args(["--proposal-jitter", "0"])[1].proposal_jitter == 0.0  # exact boxes, the old recipe
     assert pdc.parse_args(["--steps", "30"])[1].warmup == 3  # 10% of the steps unless --warmup is given
     with pytest.raises(ValueError, match=r"tight_fraction must be in \[0, 1\], got 1.5"):
         DemoClipRecipe(tight_fraction=1.5)
+    with pytest.raises(ValueError, match=r"proposal_jitter must be in \[0, 1\], got -0.1"):
+        DemoClipRecipe(proposal_jitter=-0.1)
     with pytest.raises(ValueError, match="context_ratio needs 1 <= LOW <= HIGH"):
         DemoClipRecipe(context_ratio=(4.0, 2.0))
     with pytest.raises(SystemExit):  # argparse's usage error
