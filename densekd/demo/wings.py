@@ -375,7 +375,7 @@ def open_vocabulary_plan(out, seeds, ablation_seeds, full, scale):
                                            tool("tools/prepare_ov_coco.py", "--dataset", "shapes")),
              seconds=40, log=log_path(out, "ov_data")),
         Step("ov: demo CLIP pretraining", unless_exists(clip, "tools/pretrain_demo_clip.py", "--out", clip),
-             after=("ov: demo data",), seconds=420, log=log_path(out, "demo_clip")),
+             after=("ov: demo data",), seconds=800, log=log_path(out, "demo_clip")),
         Step("ov: class text embeddings", unless_exists(text, "tools/build_text_embeddings.py", "--teacher",
                                                         "configs/demo/clip_teacher_shapes.py", "--vocabulary",
                                                         "shapes", "--out", text, "--cfg-options",
