@@ -181,6 +181,12 @@ def finished_metrics(work_dirs):
     return {seed: result[0] for seed, result in results.items() if result and result[0]}
 
 
+def diverged_seeds(work_dirs):
+    """The seeds among ``{seed: work_dir}`` whose training stopped at a NaN/inf loss."""
+    return sorted(seed for seed, work_dir in work_dirs.items()
+                  if (result := read_result(work_dir, tested=False)) and result[1].get("diverged"))
+
+
 def schedule_options(config, scale):
     """``--cfg-options`` that run ``config``'s schedule at ``scale`` times its length: iterations, validation,
     checkpoints and LR steps alike (LR warm-ups keep their length). ``[]`` at scale 1."""

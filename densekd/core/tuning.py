@@ -18,7 +18,7 @@ from .config import config_value, load_config
 from .errors import InvalidValue, UnknownKey
 from .evidence import comparison_table
 from .report import markdown_table
-from .runner import Step, finished_metrics, read_result, train_and_test, train_only
+from .runner import Step, diverged_seeds, finished_metrics, read_result, train_and_test, train_only
 
 MAX_SETTINGS = 6
 TUNING_SEED = 0
@@ -200,9 +200,9 @@ def arm_steps(protocol, out, label, seeds, student_alone=False, after=(), second
     return steps
 
 
-def report_runs(out, arm, seeds):
-    """``{seed: test metrics}`` of the finished report runs of ``arm`` (a folder name under ``out/report``)."""
-    return finished_metrics({seed: report_dir(out, arm, seed) for seed in seeds})
+def report_dirs(out, arm, seeds):
+    """``{seed: work dir}`` of the report runs of ``arm`` (a folder name under ``out/report``)."""
+    return {seed: report_dir(out, arm, seed) for seed in seeds}
 
 
 def tuning_table(protocol, out):
@@ -216,29 +216,38 @@ def tuning_table(protocol, out):
 
 
 def protocol_arms(protocol, out, seeds, name):
-    """``{arm name: {seed: metrics}}`` of ``name`` at the paper's setting and at the tuned one."""
+    """``{arm name: {seed: work dir}}`` of ``name`` at the paper's setting and at the tuned one."""
     best = best_setting(protocol, out)
-    arms = {f"{name}, paper setting ({protocol.paper.name})": report_runs(out, protocol.paper.slug, seeds)}
+    arms = {f"{name}, paper setting ({protocol.paper.name})": report_dirs(out, protocol.paper.slug, seeds)}
     tuned = f"{name}, tuned ({best.name})" if best != protocol.paper else f"{name}, tuned (= the paper setting)"
-    arms[tuned] = report_runs(out, best.slug, seeds)
+    arms[tuned] = report_dirs(out, best.slug, seeds)
     return arms
 
 
-def common_seeds(arms):
-    """The arms restricted to the seeds every one of them finished (arms with none left as they are: their
-    rows say so), and the seeds left out."""
-    seeds = set.intersection(*(set(runs) for runs in arms.values() if runs))
-    dropped = set.union(*(set(runs) for runs in arms.values())) - seeds
-    return {name: {s: r for s, r in runs.items() if s in seeds} for name, runs in arms.items()}, sorted(dropped)
+def paired_arms(arm_dirs, unpaired=()):
+    """``(arms, note)``: the test metrics of the finished runs of ``arm_dirs`` (``{arm: {seed: work dir}}``),
+    those not ``unpaired`` restricted to the seeds every one of them finished (an arm with none is left empty:
+    its row says so), and a note naming the seeds left out and the runs that diverged — a failure of that
+    setting, not a missing score."""
+    finished = {name: finished_metrics(dirs) for name, dirs in arm_dirs.items()}
+    paired = [set(runs) for name, runs in finished.items() if runs and name not in unpaired]
+    seeds = set.intersection(*paired) if paired else set()
+    dropped = sorted(set().union(*paired) - seeds)
+    diverged = [f"{name} (seed {seed})" for name, dirs in arm_dirs.items() for seed in diverged_seeds(dirs)]
+    notes = ([f"Seeds {dropped} did not finish in every arm and are left out."] if dropped else []) + \
+        ([f"Diverged (training stopped at a NaN/inf loss; no score): {', '.join(diverged)}."] if diverged else [])
+    arms = {name: runs if name in unpaired else {s: r for s, r in runs.items() if s in seeds}
+            for name, runs in finished.items()}
+    return arms, " ".join(notes)
 
 
 def tuning_report(protocol, out, seeds, name="distilled"):
     """The protocol's two tables: the grid on the tuning split, and the report split's paired comparison."""
-    arms, dropped = common_seeds({STUDENT_ALONE: report_runs(out, "student_alone", seeds),
-                                  **protocol_arms(protocol, out, seeds, name)})
+    arms, note = paired_arms({STUDENT_ALONE: report_dirs(out, "student_alone", seeds),
+                              **protocol_arms(protocol, out, seeds, name)})
     if not all(arms.values()):
-        raise InvalidValue(f"no seed finished in every arm (logs: {out}/logs): nothing to compare yet")
-    note = f"\n\nSeeds {dropped} did not finish in every arm and are left out." if dropped else ""
+        raise InvalidValue(f"no seed finished in every arm (logs: {out}/logs): nothing to compare yet. {note}")
+    note = f"\n\n{note}" if note else ""
     text = (f"Tuning split ({protocol.config}):\n\n{tuning_table(protocol, out)}\n\n"
             f"Report split, {len(next(iter(arms.values())))} seeds:\n\n"
             f"{comparison_table(arms, STUDENT_ALONE, [protocol.metric])}{note}\n")

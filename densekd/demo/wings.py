@@ -14,7 +14,7 @@ from ..core.grad_shares import grad_share_table, plot_grad_shares, read_grad_sha
 from ..core.report import markdown_table
 from ..core.runner import Step, finished_metrics, read_result, schedule_options, train_and_test
 from ..core.training_log import CONVERGENCE_COLUMNS, convergence_row, plot_val_curves, val_curve
-from ..core.tuning import arm_steps, common_seeds, load_protocol, protocol_arms, report_dir, tuning_steps, tuning_table
+from ..core.tuning import arm_steps, load_protocol, paired_arms, protocol_arms, report_dir, tuning_steps, tuning_table
 from ..data.manifest import read_json_or_none
 
 
@@ -201,16 +201,16 @@ def paired_report(spec, out, teacher_dir, plain, work_dirs, protocols, seeds):
 def paired_table(teacher, runs, work_dirs, metrics, digits, tuned=None):
     """The paired comparison of a wing's report runs: the ``teacher`` (``(name, {seed: metrics})``, one run, not
     paired), the student alone (the first run not distilled: the baseline), the other headline runs and the
-    ``tuned`` arms (``{arm: {seed: metrics}}``) paired with it over the seeds every one of them finished, then the
-    ablations (their own seeds, not paired)."""
+    ``tuned`` arms (``{arm: {seed: work dir}}``) paired with it over the seeds every one of them finished, then the
+    ablations (their own seeds, not paired); a note names the seeds left out and the runs that diverged."""
     baseline = next(run.name for run in runs if not run.distilled)
-    paired = {run.name: finished_metrics(work_dirs[run.name]) for run in runs if run.name in work_dirs and not run.ablation}
-    paired, dropped = common_seeds({**paired, **(tuned or {})})
-    others = {run.name: finished_metrics(work_dirs[run.name]) for run in runs if run.ablation and run.name in work_dirs}
-    table = comparison_table({teacher[0]: teacher[1], **paired, **others}, baseline, metrics, digits,
-                             unpaired=[teacher[0], *others])
-    note = f"\nSeeds {dropped} did not finish in every arm and are left out.\n" if dropped else "\n"
-    return f"{table}\n{note}"
+    planned = [run for run in runs if run.name in work_dirs]
+    ablations = [run.name for run in planned if run.ablation]
+    arms, note = paired_arms({**{run.name: work_dirs[run.name] for run in planned}, **(tuned or {})}, ablations)
+    order = [name for name in arms if name not in ablations] + ablations  # the ablations last
+    table = comparison_table({teacher[0]: teacher[1], **{name: arms[name] for name in order}}, baseline, metrics,
+                             digits, unpaired=[teacher[0], *ablations])
+    return f"{table}\n" + (f"\n{note}\n" if note else "\n")
 
 
 def convergence_report(runs, work_dirs, metric, tolerance, png):

@@ -9,7 +9,7 @@ import pytest
 from conftest import as_argv, load_tool, seg_options
 from densekd.core.errors import InvalidValue, UnknownKey
 from densekd.core.evidence import comparison_table, paired_difference
-from densekd.core.tuning import load_protocol
+from densekd.core.tuning import load_protocol, paired_arms
 
 MIMIC = "configs/demo/deeplabv3_mimic_streets.py"
 
@@ -88,3 +88,21 @@ def test_tune_two_settings_end_to_end(street_root, tmp_path):
     assert "train/loss_mimic" not in logged("student_alone") and "train/loss_mimic" in logged("loss_weight-1.0")
     assert "| student alone | 1 2 |" in report and "paper setting (loss_weight=1.0)" in report
     assert report.count("Δ mIoU") == 1 and ("finding" in report or "no difference shown" in report)
+
+
+def test_a_diverged_run_is_named_and_its_seed_left_out_of_every_paired_arm(tmp_path):
+    def run(name, seed, miou=None):
+        path = tmp_path / name / str(seed)
+        path.mkdir(parents=True)
+        (path / "train_summary.json").write_text(json.dumps({"iterations": 9, "diverged": miou is None}))
+        if miou is not None:
+            (path / "metrics.json").write_text(json.dumps({"mIoU": miou}))
+        return str(path)
+
+    dirs = {"alone": {1: run("alone", 1, 20.0), 2: run("alone", 2, 21.0)},
+            "method": {1: run("method", 1, 22.0), 2: run("method", 2), 3: str(tmp_path / "not run")},
+            "ablation": {1: run("ablation", 1)}}
+    arms, note = paired_arms(dirs, unpaired=["ablation"])
+    assert arms == {"alone": {1: {"mIoU": 20.0}}, "method": {1: {"mIoU": 22.0}}, "ablation": {}}
+    assert note == ("Seeds [2] did not finish in every arm and are left out. Diverged (training stopped at a NaN/inf "
+                    "loss; no score): method (seed 2), ablation (seed 1).")

@@ -192,7 +192,9 @@ def test_the_full_table_pairs_each_arm_with_the_student_alone_and_shows_the_grid
     run(tmp_path / "deeplabv3_acam_streets" / "tuning" / "alpha-1.0_lambda_div-1.0", None, False,
         val_metrics={"mIoU": 20.0}, val_iteration=9)
     run(tmp_path / "seed1" / "deeplabv3_acam_spatial", 18.0)
+    run(tmp_path / "seed1" / "deeplabv3_acam_channel", None, False, diverged=True)
     table = wing.report()
+    assert "Diverged (training stopped at a NaN/inf loss; no score): ACAM-KD: channel masks only (seed 1)." in table
     assert "| teacher (DeepLabV3 R18, width 32) | 0 | 40.00 | - |" in table
     assert "| student alone (DeepLabV3 R18, width 8) | 1 2 | 21.00 ± 1.41 | - |" in table
     # paired: differences +1.1 and +1.2 -> mean +1.15, interval +1.15 -/+ 12.706 * 0.0707 / sqrt(2)
