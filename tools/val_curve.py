@@ -25,10 +25,11 @@ def main(argv=None):
     parser.add_argument("--out", help="image file to draw the curves into (.png)")
     args = parser.parse_args(argv)
     names = {os.path.normpath(work_dir): work_dir for work_dir in args.work_dirs}
-    rows = [convergence_row(name, work_dir, args.metric, args.tolerance) for name, work_dir in names.items()]
+    curves = {name: val_curve(work_dir, args.metric) for name, work_dir in names.items()}
+    rows = [convergence_row(name, curve, args.tolerance) for name, curve in curves.items()]
     print(markdown_table(rows, CONVERGENCE_COLUMNS))
     if args.out:
-        plot_val_curves({name: val_curve(work_dir, args.metric) for name, work_dir in names.items()}, args.metric, args.out)
+        plot_val_curves(curves, args.metric, args.out)
         print(f"wrote {args.out}")
     return rows
 

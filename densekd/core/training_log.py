@@ -61,9 +61,9 @@ def plateau(curve, tolerance):
     return curve[-1][0]  # unreachable: the last point always qualifies
 
 
-def convergence_row(name, work_dir, metric, tolerance):
-    """A table row: the run's validations of ``metric``, where it plateaus and whether that is before its end."""
-    curve = val_curve(work_dir, metric)
+def convergence_row(name, curve, tolerance):
+    """A table row of a run's validation ``curve`` (:func:`val_curve`): where it plateaus and whether that is
+    before its end."""
     start = plateau(curve, tolerance)
     return {"run": name, "validations": len(curve), "first": f"{curve[0][1]:.3f} @ {curve[0][0]}",
             "best": "{1:.3f} @ {0}".format(*max(curve, key=lambda point: point[1])),

@@ -220,8 +220,9 @@ def convergence_report(runs, work_dirs, metric, tolerance, png):
                 for seed, work_dir in work_dirs[run.name].items() if read_result(work_dir)}
     if not finished:
         return "Convergence: no finished run yet.\n"
-    plot_val_curves({name: val_curve(work_dir, metric) for name, work_dir in finished.items()}, metric, png)
-    rows = [convergence_row(name, work_dir, metric, tolerance) for name, work_dir in finished.items()]
+    curves = {name: val_curve(work_dir, metric) for name, work_dir in finished.items()}
+    plot_val_curves(curves, metric, png)
+    rows = [convergence_row(name, curve, tolerance) for name, curve in curves.items()]
     return (f"Convergence: {metric} on the tuning split during training; the plateau is the first validation that "
             f"no later one beats by more than {tolerance} ({png}):\n\n"
             f"{markdown_table(rows, CONVERGENCE_COLUMNS)}\n")
@@ -366,9 +367,9 @@ def open_vocabulary_plan(out, seeds, ablation_seeds, full, scale):
             f"clip_features.splits.{split}.proposals={os.path.join(out, 'proposals', split)}")
 
     def clip_detector(tool):  # scored with the demo CLIP's own learned logit scale
-        scale = read_json_or_none(os.path.splitext(clip)[0] + ".json")["logit_scale"]
+        logit_scale = read_json_or_none(os.path.splitext(clip)[0] + ".json")["logit_scale"]
         tool("tools/clip_detector_eval.py", "--cache", os.path.join(out, "clip_features", "test"), "--text", text,
-             "--ann", "data/shapes/annotations/instances_test.json", "--logit-scale", scale, "--out", detector_dir)
+             "--ann", "data/shapes/annotations/instances_test.json", "--logit-scale", logit_scale, "--out", detector_dir)
 
     steps = [
         Step("ov: demo data", lambda tool: (tool("tools/make_demo_data.py", "--out", "data/shapes"),

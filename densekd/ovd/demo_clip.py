@@ -35,6 +35,7 @@ import numpy as np
 import open_clip
 import torch
 import torch.nn.functional as F
+from mmdet.structures.bbox import bbox_overlaps
 from torchvision.ops import roi_align
 
 from densekd.core.errors import Diverged, InvalidValue, MissingFile
@@ -157,18 +158,15 @@ def proposal_like_boxes(boxes, image_size, rng, jitter, min_iou=0.5, tries=16):
     """Boxes ``(n, 4)`` like RPN proposals of objects ``boxes`` ``(n, 4)``: each edge moved by up to ``jitter`` of the
     box's size, redrawn until the IoU with the object is at least ``min_iou`` (else the object's box), inside the image.
     """
-    boxes = boxes.numpy().astype(np.float64)
-    wh = np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0)
-    moved = boxes[:, None] + rng.uniform(-jitter, jitter, size=(len(boxes), tries, 4)) * np.tile(wh, 2)[:, None]
-    moved = np.clip(moved, 0, image_size)
-    moved[..., 2:] = np.maximum(moved[..., 2:], moved[..., :2] + 2)
-    overlap = np.clip(np.minimum(moved[..., 2:], boxes[:, None, 2:]) - np.maximum(moved[..., :2], boxes[:, None, :2]),
-                      0, None).prod(axis=-1)
-    area = (moved[..., 2:] - moved[..., :2]).prod(axis=-1)
-    good = overlap / (area + wh.prod(axis=1)[:, None] - overlap) >= min_iou
-    first = good.argmax(axis=1)
-    chosen = np.where(good.any(axis=1)[:, None], moved[np.arange(len(boxes)), first], boxes)
-    return torch.from_numpy(chosen).float()
+    boxes = boxes.double()
+    wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1.0)
+    moved = boxes[:, None] + torch.from_numpy(rng.uniform(-jitter, jitter, size=(len(boxes), tries, 4))) * wh.repeat(1, 2)[:, None]
+    moved = moved.clamp(0, image_size)
+    moved[..., 2:] = torch.maximum(moved[..., 2:], moved[..., :2] + 2)
+    good = bbox_overlaps(moved, boxes[:, None])[..., 0] >= min_iou  # (n, tries)
+    first = good.int().argmax(dim=1)
+    chosen = torch.where(good.any(dim=1)[:, None], moved[torch.arange(len(boxes)), first], boxes)
+    return chosen.float()
 
 
 def scene_windows(boxes, labels, image_index, chosen, image_size, rng):
