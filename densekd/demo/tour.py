@@ -32,6 +32,10 @@ def parse_args(argv=None):
     parser.add_argument("--out", help="default: work_dirs/demo (--full: work_dirs/demo_full)")
     parser.add_argument("--schedule-scale", type=float, help="the share of each config's schedule to train "
                         f"(iterations, validation, checkpoints, LR steps; default {FIRST_LOOK_SCALE}, --full: 1)")
+    parser.add_argument("--only", nargs="+", metavar="TEXT", help="run only the steps whose names contain one of "
+                        "these texts (and the steps they wait for), e.g. --only 'paper setting' 'student alone': a "
+                        "session too short for the whole plan runs its complete comparisons first; the tables show "
+                        "whatever has finished")
     parser.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)),
                         help="steps run side by side (default: 2), each with cpu_count / jobs threads")
     args = parser.parse_args(argv)
@@ -57,6 +61,22 @@ def check_schedule(out, scale):
         f.write(schedule + "\n")
 
 
+def only_steps(steps, texts):
+    """The steps whose names contain one of ``texts``, with every step they wait for (however indirectly)."""
+    by_name = {step.name: step for step in steps}
+    wanted = [step.name for step in steps if any(text in step.name for text in texts)]
+    if not wanted:
+        raise InvalidValue(f"--only {' '.join(texts)}: no step's name contains any of these; the steps are named "
+                           f"like {[step.name for step in steps[:3]]}")
+    keep = set()
+    while wanted:
+        name = wanted.pop()
+        if name not in keep:
+            keep.add(name)
+            wanted += by_name[name].after
+    return [step for step in steps if step.name in keep]
+
+
 def main(argv=None):
     args = parse_args(argv)
     check_schedule(args.out, args.schedule_scale)
@@ -65,6 +85,8 @@ def main(argv=None):
              "ov": lambda: open_vocabulary_plan(*plan), "det": lambda: wing_plan(DETECTION, *plan)}
     wings = [plans[name]() for name in WINGS if name in args.wings]
     steps = [step for wing in wings for step in wing.steps]
+    if args.only:
+        steps = only_steps(steps, args.only)
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     expected = sum(step.seconds for step in steps) / args.jobs
     print(f"densekd demo ({'full' if args.full else 'first look'}): {len(steps)} steps of {', '.join(args.wings)}, "

@@ -11,7 +11,7 @@ import pytest
 from densekd.core.config import DictAction, load_config
 from densekd.core.errors import InvalidValue, StepFailed
 from densekd.core.runner import Step, ToolRunner, critical_paths, run_steps, schedule_options
-from densekd.demo.tour import check_schedule, parse_args
+from densekd.demo.tour import check_schedule, only_steps, parse_args
 from densekd.demo.wings import LIDAR, SEGMENTATION, open_vocabulary_plan, wing_plan
 
 
@@ -51,6 +51,20 @@ def test_the_step_heading_the_longest_chain_starts_first():
     assert critical_paths(steps) == {"short": 5, "teacher": 30, "student": 20}
     with pytest.raises(StepFailed, match="unknown steps \\['nope'\\]"):
         run_steps([Step("a", None, ("nope",))], jobs=1, threads=1)
+
+
+def test_only_keeps_the_named_steps_and_everything_they_wait_for(tmp_path):
+    steps = wing_plan(LIDAR, str(tmp_path), [1, 2], [1], True, 1.0).steps
+    kept = [step.name for step in only_steps(steps, ["PointDistiller: paper setting", "student alone"])]
+    assert kept == ["lidar: demo data", "lidar: teacher (PointPillars, widths / 2)",
+                    "lidar: student alone (PointPillars, widths / 4) (seed 1)",
+                    "lidar: student alone (PointPillars, widths / 4) (seed 2)",
+                    "lidar: student + PointDistiller: paper setting (seed 1)",
+                    "lidar: student + PointDistiller: paper setting (seed 2)"]
+    tuned = [step.name for step in only_steps(steps, ["mimic (MSE): tuned setting (seed 1)"])]
+    assert len([name for name in tuned if ": tuning " in name]) == 5  # the tuned run waits for the whole grid
+    with pytest.raises(InvalidValue, match="--only nothing: no step's name contains"):
+        only_steps(steps, ["nothing"])
 
 
 def test_a_tool_that_fails_names_its_error_line_and_log(tmp_path):
