@@ -1,0 +1,87 @@
+"""The results archive: what it keeps, and that a distilled run only comes back beside its own teacher."""
+import json
+import os
+
+import pytest
+import torch
+
+from conftest import load_tool
+from densekd.core.archive import archive_runs, restore_runs, weights_fingerprint
+from densekd.core.errors import MissingFile
+
+
+def save_checkpoint(path, value, **extra):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save({"state_dict": {"conv.weight": torch.full((2, 2), value)}, **extra}, path)
+
+
+def finished_run(run_dir, teacher=None, ckpt_value=None):
+    """A run folder as tools/train.py + tools/test.py leave it."""
+    os.makedirs(os.path.join(run_dir, "logs", "version_0"))
+    with open(os.path.join(run_dir, "config.py"), "w") as f:
+        f.write(f"teacher = dict(checkpoint={teacher!r})\n" if teacher else "teacher = None\n")
+    for name, content in (("train_summary.json", {"iterations": 10}), ("metrics.json", {"mIoU": 12.5})):
+        with open(os.path.join(run_dir, name), "w") as f:
+            json.dump(content, f)
+    with open(os.path.join(run_dir, "logs", "version_0", "metrics.csv"), "w") as f:
+        f.write("step,train/loss\n0,1.0\n")
+    if ckpt_value is not None:
+        save_checkpoint(os.path.join(run_dir, "last.ckpt"), ckpt_value)
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    """A teacher and a student distilled from it, under tmp_path/out (paths relative to tmp_path, as the demo's
+    configs name them relative to the repository)."""
+    monkeypatch.chdir(tmp_path)
+    finished_run("out/teacher", ckpt_value=1.0)
+    finished_run("out/seed1/student", teacher="out/teacher/last.ckpt", ckpt_value=2.0)
+    return tmp_path
+
+
+def test_fingerprint_reads_the_weights_only(tmp_path):
+    save_checkpoint(tmp_path / "a.ckpt", 1.0, epoch=3)
+    save_checkpoint(tmp_path / "b.ckpt", 1.0, epoch=7)
+    save_checkpoint(tmp_path / "c.ckpt", 1.5)
+    assert weights_fingerprint(tmp_path / "a.ckpt") == weights_fingerprint(tmp_path / "b.ckpt")
+    assert weights_fingerprint(tmp_path / "a.ckpt") != weights_fingerprint(tmp_path / "c.ckpt")
+
+
+def test_archive_keeps_results_and_fingerprints_not_checkpoints(runs):
+    assert archive_runs("out", "archive") == ["seed1/student", "teacher"]
+    student = runs / "archive" / "seed1" / "student"
+    assert sorted(os.listdir(student)) == ["archive.json", "config.py", "logs", "metrics.json", "train_summary.json"]
+    assert (student / "logs" / "version_0" / "metrics.csv").read_text() == "step,train/loss\n0,1.0\n"
+    record = json.loads((student / "archive.json").read_text())
+    teacher = json.loads((runs / "archive" / "teacher" / "archive.json").read_text())
+    assert record["teacher"] == "out/teacher/last.ckpt"
+    assert record["teacher_weights"] == teacher["weights"] == weights_fingerprint("out/teacher/last.ckpt")
+    assert record["weights"] == weights_fingerprint("out/seed1/student/last.ckpt")
+
+
+def test_restore_puts_students_back_beside_the_same_teacher_only(runs):
+    archive_runs("out", "archive")
+    finished_run("new/teacher", ckpt_value=1.0)  # the teacher retrained: the same weights
+    restored, skipped = restore_runs("archive", "new")
+    assert restored == ["seed1/student"]
+    assert skipped == {"teacher": "already there"}
+    assert json.loads((runs / "new" / "seed1" / "student" / "metrics.json").read_text()) == {"mIoU": 12.5}
+
+
+def test_restore_refuses_another_teacher_and_skips_teachers(runs):
+    archive_runs("out", "archive")
+    save_checkpoint("out/teacher/last.ckpt", 3.0)  # the teacher at the student's path now has other weights
+    restored, skipped = restore_runs("archive", "new")
+    assert restored == []
+    assert "other weights" in skipped["seed1/student"]
+    assert skipped["teacher"].startswith("a teacher: retrain it")
+    os.remove("out/teacher/last.ckpt")
+    assert "missing: train it first" in restore_runs("archive", "new")[1]["seed1/student"]
+
+
+def test_tool_round_trip_and_missing_folder(runs, capsys):
+    archive_tool = load_tool("archive_runs").main
+    archive_tool(["save", "out", "archive"])
+    assert "archived 2 finished run(s)" in capsys.readouterr().out
+    with pytest.raises(MissingFile, match="archive not found: nowhere"):
+        archive_tool(["restore", "nowhere", "out"])

@@ -1,0 +1,42 @@
+"""Keep finished runs' results (no checkpoints) in an archive, and put them back later, so evidence that takes
+longer than one machine's stay adds up over several (densekd/core/archive.py says what is kept and checked).
+
+    python tools/archive_runs.py save work_dirs/demo_full results/demo_full       # after a session's runs
+    python tools/archive_runs.py restore results/demo_full work_dirs/demo_full    # the next session, once the
+                                                                                 # teachers have retrained
+Restored runs count as finished: `tools/demo.py --full` and `tools/tune.py` skip them and table them with
+the new ones. A distilled run comes back only beside a teacher with the archived weights.
+"""
+import argparse
+import os
+
+from densekd.core.archive import archive_runs, check_folders, restore_runs
+from densekd.core.cli import run
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    save = commands.add_parser("save", help="archive every finished run under OUT")
+    save.add_argument("out", metavar="OUT", help="the runs folder (e.g. work_dirs/demo_full)")
+    save.add_argument("archive", metavar="ARCHIVE", help="the archive folder (created if missing)")
+    restore = commands.add_parser("restore", help="put archived runs back under OUT")
+    restore.add_argument("archive", metavar="ARCHIVE")
+    restore.add_argument("out", metavar="OUT")
+    args = parser.parse_args(argv)
+    if args.command == "save":
+        os.makedirs(args.archive, exist_ok=True)
+        check_folders(args.out, args.archive)
+        runs = archive_runs(args.out, args.archive)
+        print(f"archived {len(runs)} finished run(s) from {args.out} into {args.archive}")
+        return runs
+    check_folders(args.out, args.archive)
+    restored, skipped = restore_runs(args.archive, args.out)
+    print(f"restored {len(restored)} run(s) into {args.out}")
+    for path, why in skipped.items():
+        print(f"  not restored: {path} ({why})")
+    return restored, skipped
+
+
+if __name__ == "__main__":
+    run(main)
