@@ -9,7 +9,7 @@ from torch import nn
 from densekd.core.registry import MODELS
 from .errors import InvalidValue
 
-__all__ = ["ConvAdapter", "LinearAdapter", "resize_like"]
+__all__ = ["ConvAdapter", "LinearAdapter", "resize_like", "standardize_over_positions"]
 
 
 def resize_like(student, teacher):
@@ -18,6 +18,14 @@ def resize_like(student, teacher):
     if student.dim() != 4 or teacher.dim() != 4 or student.shape[-2:] == teacher.shape[-2:]:
         return student
     return F.interpolate(student, size=teacher.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def standardize_over_positions(x, eps=1e-5):
+    """Each image's channel (N, C, H, W) to mean 0 and variance 1 over its positions, without affine: instance
+    norm, also for a 1 x 1 map (which becomes 0, where F.instance_norm refuses it in training)."""
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    var = x.var(dim=(2, 3), unbiased=False, keepdim=True)
+    return (x - mean) / (var + eps).sqrt()
 
 
 @MODELS.register_module()

@@ -1,9 +1,8 @@
 """Distillers: recorded student/teacher features -> named, weighted distillation losses."""
-import torch.nn.functional as F
 from torch import nn
 
 from .errors import InvalidValue, UnknownKey
-from .adapters import resize_like
+from .adapters import resize_like, standardize_over_positions
 from .losses import warmup_factor
 from .registry import MODELS, build
 
@@ -107,7 +106,7 @@ class FeatureMimicDistiller(Distiller):
                 self.adapters.append(build(dict(self.adapter_cfg, out_channels=t_width, in_channels=s_width)))
 
     def _standardise(self, x):
-        return F.instance_norm(x.float()) if self.normalize else x
+        return standardize_over_positions(x.float()) if self.normalize else x
 
     def compute_losses(self, student_feats, teacher_feats, data):
         total = 0

@@ -7,7 +7,12 @@ from torch import nn
 from densekd.core.registry import MODELS
 from .errors import InvalidValue
 
-__all__ = ["boxes_to_mask", "LearnableSelectionMasks", "select_topk"]
+__all__ = ["boxes_to_mask", "LearnableSelectionMasks", "select_topk", "mask_statistics", "pop_mask_statistics",
+           "collapse_warning"]
+
+FLAT_STD = 1e-3  # a mask varying less than this over its positions (channels) weights them all alike: it selects nothing
+SATURATED = 1e-3  # a mask value this close to 0 or 1 sits in the sigmoid's flat tail, where no gradient moves it
+MOSTLY_FLAT = 0.5  # the share of flat masks from which training warns that the masks have collapsed
 
 
 def boxes_to_mask(boxes, image_size, grid_size):
@@ -64,12 +69,53 @@ class LearnableSelectionMasks(nn.Module):
             )
         units = self.units.to(features.dtype)
         if self.mode == "spatial":
-            return torch.sigmoid(torch.einsum("mc,nchw->nmhw", units, features))
-        pooled = features.mean(dim=(2, 3))  # (N, C)
-        return torch.sigmoid(units[None] * pooled[:, None, :])  # (N, M, C)
+            masks = torch.sigmoid(torch.einsum("mc,nchw->nmhw", units, features))
+        else:
+            pooled = features.mean(dim=(2, 3))  # (N, C)
+            masks = torch.sigmoid(units[None] * pooled[:, None, :])  # (N, M, C)
+        if self.training:  # the monitor's running sums, read (and reset) by pop_mask_statistics
+            sums = getattr(self, "_statistics", {})
+            self._statistics = {k: sums.get(k, 0) + v for k, v in mask_statistics(masks).items()}
+            self._calls = getattr(self, "_calls", 0) + 1
+        return masks
+
+    def pop_statistics(self):
+        """The mean :func:`mask_statistics` of the masks made in training since the last call (``{}`` if none)."""
+        sums, calls = getattr(self, "_statistics", {}), getattr(self, "_calls", 0)
+        self._statistics, self._calls = {}, 0
+        return {k: v / calls for k, v in sums.items()}
 
     def extra_repr(self):
         return f"channels={self.channels}, num_masks={self.num_masks}, mode={self.mode!r}"
+
+
+def mask_statistics(masks):
+    """Whether masks (N, M, ...) in [0, 1] still select anything: ``std``, each mask's standard deviation over its
+    positions (or channels), averaged; ``flat_share``, the share of masks with std < FLAT_STD; ``saturated_share``,
+    the share whose every value lies within SATURATED of 0 or 1. Tensors, so logging them does not wait for the
+    device."""
+    flat = masks.detach().float().flatten(2)  # (N, M, L)
+    std = flat.std(-1, unbiased=False)
+    saturated = (torch.minimum(flat, 1 - flat) < SATURATED).all(-1)
+    return dict(std=std.mean(), flat_share=(std < FLAT_STD).float().mean(), saturated_share=saturated.float().mean())
+
+
+def pop_mask_statistics(module):
+    """``{name: statistics}`` of every :class:`LearnableSelectionMasks` inside ``module`` that made masks in
+    training since the last call (ACAM-KD's, or any distiller's built on them)."""
+    found = {name: sub.pop_statistics() for name, sub in module.named_modules()
+             if isinstance(sub, LearnableSelectionMasks)}
+    return {name: stats for name, stats in found.items() if stats}
+
+
+def collapse_warning(name, statistics, step):
+    """A one-line warning when most of ``name``'s masks have gone flat, else ``None``."""
+    share = float(statistics["flat_share"])
+    if share <= MOSTLY_FLAT:
+        return None
+    return (f"masks '{name}' have collapsed at step {step}: {share:.0%} of them are flat (std over their positions "
+            f"< {FLAT_STD:g}; mean std {float(statistics['std']):.2g}), so they weight every position alike and no "
+            "longer adapt to the input; the course is logged as train/masks/*, docs/acam_kd.md says why it happens")
 
 
 def select_topk(scores, k, temperature=None):

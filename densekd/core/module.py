@@ -6,12 +6,14 @@ from collections import OrderedDict
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from mmengine.evaluator import Evaluator
 from torch import nn
 
 from .errors import Diverged, InvalidValue, MissingFile, UnknownKey
 from .data import mix_seed
 from .grad_shares import check_grad_share_interval, grad_share_metrics, gradient_shares
+from .masks import collapse_warning, pop_mask_statistics
 from .optim import build_lr_scheduler, build_optimizer
 from .preprocessing import check_own_preprocessing, own_preprocessing, preprocessing_differences
 from .recorder import FeatureRecorder
@@ -19,6 +21,7 @@ from .registry import METRICS, build, use_scope
 
 TEACHER_PREFIX = "teacher."
 STUDENT_PREFIX = "student."
+MASK_CHECK_INTERVAL = 50  # steps between checks that the distiller's learned masks have not collapsed
 
 
 def load_state_dict_file(path, what="checkpoint", hint=""):
@@ -241,6 +244,7 @@ class DistillModule(L.LightningModule):
         self.evaluator_cfgs = evaluators or {}  # split -> metric config(s)
         self.seed = seed
         self.grad_share_interval = check_grad_share_interval(grad_share_interval)  # 0: off
+        self._collapsed = set()  # the mask modules already warned about
 
     @classmethod
     def from_config(cls, cfg, with_teacher=True, init_weights=False):
@@ -365,7 +369,21 @@ class DistillModule(L.LightningModule):
         self.log("train/loss", total.detach(), prog_bar=True, batch_size=batch_size)
         for name, value in named.items():
             self.log(f"train/{name}", value.detach() if torch.is_tensor(value) else value, batch_size=batch_size)
+        if self.distiller is not None:
+            self._monitor_masks(batch_size)
         return total
+
+    def _monitor_masks(self, batch_size):
+        """Log the statistics of the distiller's learned masks (``train/masks/<module>/<statistic>``) and warn once
+        per mask module, checked every MASK_CHECK_INTERVAL steps, when most of its masks have gone flat."""
+        check = self.global_step % MASK_CHECK_INTERVAL == 0
+        for name, stats in pop_mask_statistics(self.distiller).items():
+            for key, value in stats.items():
+                self.log(f"train/masks/{name}/{key}", value, batch_size=batch_size)
+            message = collapse_warning(name, stats, self.global_step) if check and name not in self._collapsed else None
+            if message:
+                self._collapsed.add(name)
+                rank_zero_warn(message)
 
     def _log_gradient_shares(self, task_loss, distill_losses):
         """Write each distillation loss's gradient share at each recorded student feature straight to the loggers

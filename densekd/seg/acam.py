@@ -21,10 +21,19 @@ Choices where the paper leaves room (each is also in docs/acam_kd.md's fidelity 
 - Channel masks use an M x C unit matrix (``sigmoid(u_mc * v_c)``, v = GAP(F_fused)), not the
   literal rank-1 ``sigmoid(m_c v^T)``: with M x 1 units every channel mask would be a monotone
   function of the same vector v, so the M masks could differ only in sharpness and sign.
-- The masks weight the squared error (``M * D^2``, as MasKD), and the masked losses DO reach the mask
-  units, the projections and the student through ``F_fused``: the paper trains everything with the
-  one objective and names no stop-gradient. The mask-sum normalisation lets a mask drift toward
-  low-error positions; ``detach_masks=True`` stops that gradient (then only L_div trains the units).
+- The masks weight the squared error, ``M * D^2``: densekd's choice. The paper's ``||M ⊙ D||^2`` and
+  MasKD's code (``(mask * y_s - mask * y_t) ** 2``) are ``M^2 D^2``; with masks trained by the loss, the
+  squared form rewards shrinking the masks (on a toy the distillation error then grew from 2.6 to 68.7).
+  The masked losses DO reach the mask units, the projections and the student through ``F_fused``: the
+  paper trains everything with the one objective and names no stop-gradient. The mask-sum
+  normalisation lets a mask drift toward low-error positions; ``detach_masks=True`` stops that gradient
+  (then only L_div trains the units).
+- Departure (``standardize_fused=True``, the default): the spatial units read ``F_fused`` standardised
+  per image and channel over positions (no affine); the channel units read the raw map's GAP (the
+  standardised one has none). As published (``standardize_fused=False``) the masks collapse within a
+  few hundred steps: the fused map grows a spatially constant part that drives every sigmoid into
+  saturation, and the Dice loss is lowered more cheaply by pulling the masks' scales apart than by
+  covering different places, so every spatial mask ends constant over the image (docs/acam_kd.md).
 - ``L_div`` is the core's mean pairwise Dice (MasKD's form), on the spatial and on the channel
   masks, summed.
 - ``f_align`` is a 1x1 conv without norm (``adapter``); when the student's map is smaller (a
@@ -37,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from densekd.core.adapters import resize_like
+from densekd.core.adapters import resize_like, standardize_over_positions
 from densekd.core.distiller import Distiller
 from densekd.core.losses import dice_diversity_loss
 from densekd.core.masks import LearnableSelectionMasks
@@ -128,7 +137,7 @@ class ACAMDistiller(Distiller):
     def __init__(self, student_features, teacher_features, num_masks=19, query="teacher",
                  masks=("spatial", "channel"), alpha=1.0, lambda_div=1.0, kv_pool=1,
                  adapter=dict(type="ConvAdapter", kernel_size=1, norm=False), detach_masks=False,
-                 residual=False, warmup_iters=0):
+                 residual=False, standardize_fused=True, warmup_iters=0):
         masks = tuple(masks)
         if not masks or set(masks) - set(self.mask_kinds):
             raise InvalidValue(f"masks must be a non-empty subset of {self.mask_kinds}, got {masks!r}")
@@ -140,7 +149,7 @@ class ACAMDistiller(Distiller):
                                f"student and {len(self.teacher_features)} teacher paths")
         self.num_masks, self.query, self.masks = num_masks, query, masks
         self.kv_pool, self.adapter_cfg, self.detach_masks = kv_pool, adapter, detach_masks
-        self.residual = residual
+        self.residual, self.standardize_fused = residual, standardize_fused
         self.pairs = nn.ModuleList()  # per feature pair: align, fuse, mask units (filled by materialize)
 
     @staticmethod
@@ -175,7 +184,9 @@ class ACAMDistiller(Distiller):
     def level_masks(self, pair, teacher, aligned):
         """The fused map's masks: ``{'spatial': (N, M, H, W), 'channel': (N, M, C)}``."""
         fused = pair["fuse"](teacher, aligned)
-        return {kind: pair[kind](fused) for kind in self.masks}
+        inputs = {"spatial": standardize_over_positions(fused) if self.standardize_fused else fused,
+                  "channel": fused}  # standardised, every channel's mean over positions would be 0
+        return {kind: pair[kind](inputs[kind]) for kind in self.masks}
 
     def compute_losses(self, student_feats, teacher_feats, data):
         if len(self.pairs) != len(self.student_features):

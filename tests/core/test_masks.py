@@ -1,10 +1,13 @@
 """Mask generation against values worked out by hand."""
 import math
+import warnings
 
 import pytest
 import torch
+from torch import nn
 
-from densekd.core.masks import LearnableSelectionMasks, boxes_to_mask, select_topk
+from densekd.core.masks import (LearnableSelectionMasks, boxes_to_mask, collapse_warning, mask_statistics,
+                                pop_mask_statistics, select_topk)
 from densekd.core.registry import MODELS
 
 
@@ -99,3 +102,59 @@ def test_select_topk_k_larger_than_length():
     indices, weights = select_topk(torch.tensor([[2.0, 1.0, 3.0]]), k=10, temperature=2.0)
     assert indices.tolist() == [[2, 0, 1]]
     assert weights.sum().item() == pytest.approx(3.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The mask monitor
+
+# (N=1, M=3, L=4): a flat mask at 0.5, a saturated binary mask, a soft varying one
+HAND_MASKS = torch.tensor([[[0.5, 0.5, 0.5, 0.5], [0.0, 1.0, 0.0, 1.0], [0.2, 0.4, 0.6, 0.8]]])
+
+
+def test_mask_statistics_by_hand():
+    stats = mask_statistics(HAND_MASKS.reshape(1, 3, 2, 2))  # spatial (N, M, H, W): the same values
+    # std over positions: 0, 0.5, sqrt(0.05) = 0.2236 -> mean 0.24120; flat: the first; saturated: the second
+    torch.testing.assert_close(stats["std"], torch.tensor((0.5 + math.sqrt(0.05)) / 3))
+    torch.testing.assert_close(stats["flat_share"], torch.tensor(1 / 3))
+    torch.testing.assert_close(stats["saturated_share"], torch.tensor(1 / 3))
+
+
+def test_the_masks_keep_running_statistics_in_training_only_and_reset_when_read():
+    module = _selection("spatial")
+    module.eval()
+    module(FEATURES)
+    assert module.pop_statistics() == {}
+    module.train()
+    module(FEATURES)  # masks [0.731, 0.5]: std 0.1155
+    module(torch.zeros(1, 2, 1, 2))  # flat at 0.5
+    stats = pop_mask_statistics(nn.ModuleDict(dict(unit=module)))
+    assert list(stats) == ["unit"]
+    torch.testing.assert_close(stats["unit"]["std"], torch.tensor((1 / (1 + math.exp(-1)) - 0.5) / 2 / 2))
+    torch.testing.assert_close(stats["unit"]["flat_share"], torch.tensor(0.5))
+    assert pop_mask_statistics(nn.ModuleDict(dict(unit=module))) == {}
+
+
+def test_collapse_warning_once_most_masks_are_flat():
+    assert collapse_warning("pairs.0.spatial", dict(flat_share=0.5, std=0.1), 100) is None
+    message = collapse_warning("pairs.0.spatial", dict(flat_share=0.9, std=1e-6), 100)
+    assert message.startswith("masks 'pairs.0.spatial' have collapsed at step 100: 90% of them are flat")
+    assert "\n" not in message
+
+
+def test_training_logs_the_statistics_and_warns_once_per_mask_module(monkeypatch):
+    from densekd import DistillModule
+    module = DistillModule(student=nn.Linear(2, 2))
+    module.distiller = nn.ModuleDict(dict(spatial=LearnableSelectionMasks(2, 4)))
+    logged = {}
+    monkeypatch.setattr(module, "log", lambda name, value, **kwargs: logged.__setitem__(name, value))
+    warned = []
+    for _ in range(2):
+        module.distiller["spatial"](torch.zeros(1, 2, 3, 3))  # every mask flat at 0.5
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module._monitor_masks(batch_size=1)
+        warned.append([str(w.message) for w in caught])
+    assert len(warned[0]) == 1 and warned[1] == []  # once, not at every check
+    assert warned[0][0].startswith("masks 'spatial' have collapsed at step 0: 100% of them are flat")
+    assert sorted(logged) == [f"train/masks/spatial/{k}" for k in ("flat_share", "saturated_share", "std")]
+    assert float(logged["train/masks/spatial/flat_share"]) == 1.0

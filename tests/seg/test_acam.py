@@ -256,7 +256,11 @@ def test_fpn_levels_share_one_module_and_average():
     per_level = {name: [] for name in out}
     for s, t in zip(student["s"], teacher["t"]):
         fused = pair["fuse"](t, pair["align"](s))
-        spatial, channel = pair["spatial"](fused), pair["channel"](fused)  # (N, M, H, W), (N, M, C)
+        # spatial masks from the fused map standardised per image and channel over positions; channel masks from
+        # the raw map's channel means
+        mean, var = fused.mean(dim=(2, 3), keepdim=True), fused.var(dim=(2, 3), unbiased=False, keepdim=True)
+        spatial = pair["spatial"]((fused - mean) / (var + 1e-5).sqrt())  # (N, M, H, W)
+        channel = pair["channel"](fused)  # (N, M, C)
         d2 = (t - pair["align"](s)) ** 2
         # sum(M_p D^2) / (C sum_p M_p) and sum(M_c D^2) / (HW sum_c M_c), mean over images and masks
         num_s = (spatial[:, :, None] * d2[:, None]).sum(dim=(2, 3, 4))
@@ -311,3 +315,55 @@ def test_residual_switch_adds_the_query_map():
         residual = StudentTeacherCrossAttention(19, query=query, residual=True)
         residual.load_state_dict(plain.state_dict())
         torch.testing.assert_close(residual(teacher, student), plain(teacher, student) + query_map)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mask collapse: the published form against the standardised fused map (densekd's default)
+
+
+def spatial_mask_std_after_training(standardize_fused, steps=150):
+    """Distil a 3x3-conv student towards smooth teacher maps with ACAM-KD alone (Adam, everything trained, as
+    the paper trains it); return each spatial mask's std over positions at the end (N, M) and the squared error
+    between the teacher and the aligned student."""
+    generator = torch.Generator().manual_seed(0)
+    teacher = torch.nn.functional.avg_pool2d(torch.randn(2, 8, 16, 16, generator=generator), 3, 1, 1) * 3
+    inputs = torch.randn(2, 4, 16, 16, generator=generator)
+    torch.manual_seed(0)
+    student = torch.nn.Conv2d(4, 6, 3, padding=1)
+    distiller = ACAMDistiller(["s"], ["t"], num_masks=4, standardize_fused=standardize_fused)
+    distiller.materialize({"s": student(inputs)}, {"t": teacher})
+    optimizer = torch.optim.Adam([*student.parameters(), *distiller.parameters()], lr=1e-2)
+    for _ in range(steps):
+        loss = sum(distiller({"s": student(inputs)}, {"t": teacher}).values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        pair = distiller.pairs[0]
+        aligned = distiller.align(pair, student(inputs), teacher)
+        masks = distiller.level_masks(pair, teacher, aligned)["spatial"]
+        return masks.flatten(2).std(-1), (teacher - aligned).pow(2).mean()
+
+
+def test_the_published_form_collapses_where_the_standardised_fused_map_keeps_masks_varying():
+    literal_std, literal_error = spatial_mask_std_after_training(standardize_fused=False)
+    std, error = spatial_mask_std_after_training(standardize_fused=True)
+    assert literal_std.max() < 1e-4  # every mask constant over the image: it selects nothing
+    assert std.min() > 0.3  # every mask of every image still varies over it
+    assert abs(error - literal_error) < 0.05 * literal_error  # at the same distillation error
+
+
+def test_spatial_masks_read_the_standardised_fused_map_and_channel_masks_the_raw_one():
+    student, teacher = features()
+    for standardize in (True, False):
+        distiller = make(num_masks=3, standardize_fused=standardize)
+        pair = distiller.pairs[0]
+        aligned = distiller.align(pair, student["s"], teacher["t"])
+        fused = pair["fuse"](teacher["t"], aligned)
+        mean, var = fused.mean(dim=(2, 3), keepdim=True), fused.var(dim=(2, 3), unbiased=False, keepdim=True)
+        spatial_input = (fused - mean) / (var + 1e-5).sqrt() if standardize else fused
+        masks = distiller.level_masks(pair, teacher["t"], aligned)
+        torch.testing.assert_close(masks["spatial"], torch.sigmoid(
+            torch.einsum("mc,nchw->nmhw", pair["spatial"].units, spatial_input)))
+        torch.testing.assert_close(masks["channel"], torch.sigmoid(
+            pair["channel"].units[None] * fused.mean(dim=(2, 3))[:, None]))

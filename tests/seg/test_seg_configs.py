@@ -76,6 +76,12 @@ def test_config_trains_two_iterations(config, street_root, seg_teacher_ckpt, tmp
         assert len(values) == 2, f"{name} not logged at both steps: {rows}"
         assert all(math.isfinite(v) for v in values), (name, values)
         assert math.isfinite(float(trainer.callback_metrics[f"train/{name}"]))
+    if config in ACAM:  # the mask monitor: each mask module's statistics at both steps
+        for kind in ("spatial", "channel"):
+            stds = [float(r[f"train/masks/pairs.0.{kind}/std"]) for r in rows if r.get(f"train/masks/pairs.0.{kind}/std")]
+            assert len(stds) == 2 and all(0 <= v <= 0.5 for v in stds), (kind, stds)
+            assert all(0 <= float(r[f"train/masks/pairs.0.{kind}/flat_share"]) <= 1
+                       for r in rows if r.get(f"train/masks/pairs.0.{kind}/flat_share"))
     if config in DISTILL_LOSSES:
         module = trainer.lightning_module
         assert module.teacher is not None and not module.teacher.training
