@@ -34,7 +34,7 @@ def weights_fingerprint(checkpoint):
         tensor = state[name]
         digest.update(name.encode())
         if torch.is_tensor(tensor):
-            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+            digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
