@@ -216,9 +216,14 @@ def tuning_table(protocol, out):
 
 
 def protocol_arms(protocol, out, seeds, name):
-    """``{arm name: {seed: work dir}}`` of ``name`` at the paper's setting and at the tuned one."""
-    best = best_setting(protocol, out)
+    """``{arm name: {seed: work dir}}`` of ``name`` at the paper's setting and at the tuned one (no runs while no
+    tuning run has finished: its row then says so, and the paper's row stands on its own)."""
     arms = {f"{name}, paper setting ({protocol.paper.name})": report_dirs(out, protocol.paper.slug, seeds)}
+    scores = tuning_scores(protocol, out)
+    if not scores:
+        arms[f"{name}, tuned (grid not run yet)"] = {}
+        return arms
+    best = best_setting(protocol, out, scores)
     tuned = f"{name}, tuned ({best.name})" if best != protocol.paper else f"{name}, tuned (= the paper setting)"
     arms[tuned] = report_dirs(out, best.slug, seeds)
     return arms
