@@ -61,7 +61,8 @@ def commit():
 
 def archive_runs(out, archive):
     """Copy the kept files of every finished run under ``out`` into ``archive`` (same relative paths), each with
-    its record: weights and teacher fingerprints, the code's commit. Returns the archived run paths."""
+    its record: weights and teacher fingerprints, the commit of the code that archived it. Returns the archived
+    run paths."""
     runs = finished_runs(out)
     for run in runs:
         source, target = os.path.join(out, run), os.path.join(archive, run)
@@ -73,9 +74,10 @@ def archive_runs(out, archive):
                 shutil.copy2(path, os.path.join(target, os.path.relpath(path, source)))
         own = os.path.join(source, "last.ckpt")
         teacher = teacher_checkpoint(source)
-        record = dict(weights=weights_fingerprint(own) if os.path.isfile(own) else None,
-                      teacher=teacher, teacher_weights=weights_fingerprint(teacher) if teacher and os.path.isfile(teacher) else None,
-                      commit=commit())
+        has_teacher = teacher is not None and os.path.isfile(teacher)
+        record = dict(weights=weights_fingerprint(own) if os.path.isfile(own) else None, teacher=teacher,
+                      teacher_weights=weights_fingerprint(teacher) if has_teacher else None,
+                      archived_at_commit=commit())  # the runs may be older than this code
         with open(os.path.join(target, RECORD), "w") as f:
             json.dump(record, f, indent=2)
     return runs

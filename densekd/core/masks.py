@@ -10,7 +10,7 @@ from .errors import InvalidValue
 __all__ = ["boxes_to_mask", "LearnableSelectionMasks", "select_topk", "mask_statistics", "pop_mask_statistics",
            "collapse_warning"]
 
-FLAT_STD = 1e-3  # a mask varying less than this over its positions (channels) weights them all alike: it selects nothing
+FLAT_STD = 1e-3  # a mask varying less than this over its positions (channels) weights them alike: selects nothing
 SATURATED = 1e-3  # a mask value this close to 0 or 1 sits in the sigmoid's flat tail, where no gradient moves it
 MOSTLY_FLAT = 0.5  # the share of flat masks from which training warns that the masks have collapsed
 
