@@ -144,6 +144,7 @@ def test_collapse_warning_once_most_masks_are_flat():
 def test_training_logs_the_statistics_and_warns_once_per_mask_module(monkeypatch):
     from densekd import DistillModule
     module = DistillModule(student=nn.Linear(2, 2))
+    monkeypatch.setattr(DistillModule, "global_step", property(lambda self: 50))  # a check step; step 0 is not
     module.distiller = nn.ModuleDict(dict(spatial=LearnableSelectionMasks(2, 4)))
     logged = {}
     monkeypatch.setattr(module, "log", lambda name, value, **kwargs: logged.__setitem__(name, value))
@@ -155,6 +156,6 @@ def test_training_logs_the_statistics_and_warns_once_per_mask_module(monkeypatch
             module._monitor_masks(batch_size=1)
         warned.append([str(w.message) for w in caught])
     assert len(warned[0]) == 1 and warned[1] == []  # once, not at every check
-    assert warned[0][0].startswith("masks 'spatial' have collapsed at step 0: 100% of them are flat")
+    assert warned[0][0].startswith("masks 'spatial' have collapsed at step 50: 100% of them are flat")
     assert sorted(logged) == [f"train/masks/spatial/{k}" for k in ("flat_share", "saturated_share", "std")]
     assert float(logged["train/masks/spatial/flat_share"]) == 1.0
