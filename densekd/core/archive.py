@@ -19,6 +19,7 @@ import torch
 from mmengine.config import Config
 
 from .errors import InvalidValue, MissingFile
+from .module import load_state_dict_file
 
 RECORD = "archive.json"
 KEPT = ("config.py", "train_summary.json", "metrics.json", "logs/version_*/metrics.csv")
@@ -27,8 +28,7 @@ KEPT = ("config.py", "train_summary.json", "metrics.json", "logs/version_*/metri
 def weights_fingerprint(checkpoint):
     """A short hash of a checkpoint's weights (its ``state_dict``, by name): equal for equal weights, whatever
     else the file holds (optimizer state, loop counters)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    state = state.get("state_dict", state)
+    state = load_state_dict_file(checkpoint, "checkpoint to fingerprint")
     digest = hashlib.sha256()
     for name in sorted(state):
         tensor = state[name]
