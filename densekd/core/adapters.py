@@ -20,11 +20,12 @@ def resize_like(student, teacher):
     return F.interpolate(student, size=teacher.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def standardize_over_positions(x, eps=1e-5):
+def standardize_over_positions(x, eps=1e-5, dims=(2, 3)):
     """Each image's channel (N, C, H, W) to mean 0 and variance 1 over its positions, without affine: instance
-    norm, also for a 1 x 1 map (which becomes 0, where F.instance_norm refuses it in training)."""
-    mean = x.mean(dim=(2, 3), keepdim=True)
-    var = x.var(dim=(2, 3), unbiased=False, keepdim=True)
+    norm, also for a 1 x 1 map (which becomes 0, where F.instance_norm refuses it in training). ``dims``: the
+    positions' dims for other layouts (the edges of a graph (Q, K, C): ``(0, 1)``)."""
+    mean = x.mean(dim=dims, keepdim=True)
+    var = x.var(dim=dims, unbiased=False, keepdim=True)
     return (x - mean) / (var + eps).sqrt()
 
 

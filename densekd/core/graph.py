@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from .errors import InvalidValue
 
-__all__ = ["knn_within_groups", "EdgeConv"]
+__all__ = ["knn_within_groups", "edge_features", "EdgeConv"]
 
 
 @torch.no_grad()
@@ -52,9 +52,22 @@ def knn_within_groups(features, groups, k, query_index=None, chunk_size=1024):
     return neighbours
 
 
+def _check_form(form):
+    if form not in ("concat", "difference"):
+        raise InvalidValue(f"edge form must be 'concat' or 'difference', got {form!r}")
+
+
+def edge_features(features, centres, neighbours, form="concat"):
+    """The EdgeConv inputs of a KNN graph: (N, C) rows, (Q,) centres, (Q, K) neighbours -> (Q, K, 2C),
+    [neighbour, centre] (``form='concat'``) or [neighbour - centre, centre] (``'difference'``)."""
+    _check_form(form)
+    neighbour, centre = features[neighbours], features[centres][:, None, :].expand(-1, neighbours.shape[1], -1)
+    return torch.cat([neighbour - centre if form == "difference" else neighbour, centre], dim=2)
+
+
 class EdgeConv(nn.Module):
-    """A 1x1 Conv-BN-ReLU over the EdgeConv inputs of a KNN graph: (N, C) rows, (Q,) centres and (Q, K)
-    neighbours -> (Q, K, out_channels).
+    """A 1x1 Conv-BN-ReLU over the EdgeConv inputs of a KNN graph (:func:`edge_features`): (N, C) rows, (Q,)
+    centres and (Q, K) neighbours -> (Q, K, out_channels); ``relu=False`` leaves out the ReLU.
 
     ``form='concat'`` convolves [neighbour, centre] (PointDistiller's paper and reference code),
     ``'difference'`` [neighbour - centre, centre] (DGCNN's EdgeConv). The convolution is linear, so it is
@@ -63,11 +76,10 @@ class EdgeConv(nn.Module):
     BatchNorm runs over the Q x K edges.
     """
 
-    def __init__(self, in_channels, out_channels, form="concat"):
+    def __init__(self, in_channels, out_channels, form="concat", relu=True):
         super().__init__()
-        if form not in ("concat", "difference"):
-            raise InvalidValue(f"edge form must be 'concat' or 'difference', got {form!r}")
-        self.form = form
+        _check_form(form)
+        self.form, self.relu = form, relu
         self.weight = nn.Parameter(torch.empty(out_channels, 2 * in_channels))  # [neighbour half, centre half]
         nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)  # nn.Conv2d's default
         self.norm = nn.BatchNorm1d(out_channels)
@@ -80,7 +92,9 @@ class EdgeConv(nn.Module):
         if self.form == "difference":  # W1 (n - c) + W2 c = W1 n + (W2 - W1) c
             on_centre = on_centre - on_neighbour
         edges = (features @ on_neighbour.T)[neighbours] + (features[centres] @ on_centre.T)[:, None, :]
-        return torch.relu(self.norm(edges.flatten(0, 1))).view(edges.shape)
+        edges = self.norm(edges.flatten(0, 1)).view(edges.shape)
+        return torch.relu(edges) if self.relu else edges
 
     def extra_repr(self):
-        return f"in_channels={self.weight.shape[1] // 2}, out_channels={self.weight.shape[0]}, form={self.form!r}"
+        return (f"in_channels={self.weight.shape[1] // 2}, out_channels={self.weight.shape[0]}, form={self.form!r}, "
+                f"relu={self.relu}")

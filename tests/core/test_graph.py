@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from densekd.core.graph import EdgeConv, knn_within_groups
+from densekd.core.graph import EdgeConv, edge_features, knn_within_groups
 
 
 def brute_force(features, groups, k):
@@ -62,20 +62,36 @@ def test_queries_search_every_row_of_their_own_group():
     assert torch.equal(neighbours[:, 0], queries)
 
 
+def test_edge_features_by_hand():
+    features = torch.tensor([[1.0, 10.0], [2.0, 20.0], [4.0, 40.0]])
+    centres, neighbours = torch.tensor([0, 2]), torch.tensor([[0, 1], [2, 0]])
+    concat = edge_features(features, centres, neighbours)
+    assert concat.shape == (2, 2, 4)
+    assert concat[0, 1].tolist() == [2.0, 20.0, 1.0, 10.0]  # [neighbour 1, centre 0]
+    assert concat[1, 1].tolist() == [1.0, 10.0, 4.0, 40.0]  # [neighbour 0, centre 2]
+    difference = edge_features(features, centres, neighbours, "difference")
+    assert difference[1, 1].tolist() == [-3.0, -30.0, 4.0, 40.0]  # [neighbour 0 - centre 2, centre 2]
+    with pytest.raises(ValueError, match="edge form must be"):
+        edge_features(features, centres, neighbours, "sum")
+
+
+@pytest.mark.parametrize("relu", [True, False])
 @pytest.mark.parametrize("form", ["concat", "difference"])
-def test_edge_conv_equals_a_1x1_conv_bn_relu_over_the_built_edge_inputs(form):
+def test_edge_conv_equals_a_1x1_conv_bn_relu_over_the_built_edge_inputs(form, relu):
     generator = torch.Generator().manual_seed(2)
     features = torch.randn(12, 3, generator=generator, requires_grad=True)
     centres = torch.tensor([0, 4, 7])
     neighbours = torch.randint(0, 12, (3, 5), generator=generator)
-    edge_conv = EdgeConv(3, 4, form)
+    edge_conv = EdgeConv(3, 4, form, relu=relu)
     # the explicit EdgeConv input (1, 2C, Q, K), convolved by the same weight, normalised over Q x K
     neighbour, centre = features[neighbours], features[centres][:, None, :].expand(3, 5, 3)
     first = neighbour - centre if form == "difference" else neighbour
     inputs = torch.cat([first, centre], dim=2).permute(2, 0, 1)[None]
     convolved = torch.nn.functional.conv2d(inputs, edge_conv.weight[:, :, None, None])
     mean, var = convolved.mean(dim=(0, 2, 3), keepdim=True), convolved.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
-    expected = torch.relu((convolved - mean) / torch.sqrt(var + 1e-5))[0].permute(1, 2, 0)  # (Q, K, out)
+    expected = ((convolved - mean) / torch.sqrt(var + 1e-5))[0].permute(1, 2, 0)  # (Q, K, out)
+    expected = torch.relu(expected) if relu else expected
+    assert (expected < 0).any() != relu
     out = edge_conv(features, centres, neighbours)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
     out.sum().backward()
