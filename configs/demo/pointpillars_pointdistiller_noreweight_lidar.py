@@ -1,3 +1,3 @@
 # Ablation: the demo's PointDistiller without reweighting (every centre weighs 1).
 _base_ = ['./pointpillars_pointdistiller_lidar.py']
-distiller = dict(reweight=False)
+distiller = dict(reweight='none')

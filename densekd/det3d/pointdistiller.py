@@ -5,15 +5,24 @@ For each recorded feature pair and each scene of the batch:
 
 1. every voxel / pillar / BEV position gets an importance (``importance``): the number of points in the
    pillar (``'points_per_voxel'``, PointPillars) or the channel-wise max of the teacher's feature
-   (``'teacher_channel_max'``, SECOND's BEV maps); the ``num_centres`` (N) most important are the centres;
-2. each centre's ``num_neighbours`` (K) nearest voxels of the same scene in the TEACHER's feature space
-   form its local graph (the student's features are gathered with the same indices);
+   (``'teacher_channel_max'``, SECOND's BEV maps); the N most important are the centres;
+2. each centre's K nearest voxels of the same scene in the TEACHER's feature space form its local graph
+   (the student's features are gathered with the same indices). N and K are counts per scene
+   (``num_centres``, ``num_neighbours``) or shares of each scene's rows (``centre_share``,
+   ``neighbour_share``): the configs give the reference's proportions as shares, so that a scene of any
+   size gets graphs as local as the reference's (docs/det3d.md, "Graph sizes");
 3. EdgeConv inputs [neighbour, centre] (``edge='concat'``, the paper's and the reference's form;
-   ``'difference'`` gives DGCNN's [neighbour - centre, centre]) go through one 1x1 Conv-BN-ReLU adapter per
-   side to a common width (``width``, default the student's) — the core's ``EdgeConv``, which computes
-   that convolution without building the K x 2C inputs;
-4. the loss is the MSE between the two sides, each centre weighted by softmax(importance / temperature)
-   x N over its scene's centres (``reweight=False``: all weights 1).
+   ``'difference'`` gives DGCNN's [neighbour - centre, centre]) go through the student's 1x1 Conv-BN-ReLU
+   adapter (the core's ``EdgeConv``, which computes that convolution without building the K x 2C inputs)
+   to what it learns (``target``): ``'fixed_adapter'``, the teacher's edges through a fixed random
+   Conv-BN-ReLU of the same width (``width``, default the student's); ``'trained_adapter'``, the same
+   adapter trained as in the reference; ``'standardized'``, the teacher's own edge features standardised
+   per channel over the edges (no affine, no ReLU), the student's adapter then a Conv-BN to 2 x the
+   teacher's width;
+4. the loss is the MSE between the two sides, each centre weighted by its importance over its scene's
+   centres (``reweight``: ``'softmax'``, softmax(importance / temperature) x N, the reference's for
+   PointPillars; ``'standardized'``, softmax of the standardised importance x N; ``'none'``; ``'as_run'``,
+   the batch size everywhere, as the reference's SECOND branch computes).
 
 Features are either voxel / pillar vectors (P, C) — their scene is column 0 of the batch's voxel
 coordinates, ``data['inputs']['voxels']['coors']``, as mmdet3d's voxelizing data preprocessor makes
@@ -22,28 +31,27 @@ teacher must voxelize alike (a pair whose data preprocessors differ is refused);
 another size than the teacher's (another voxel size or range) is resized to it.
 
 Departures from the reference code (docs/det3d.md, fidelity list): centres and neighbours are taken per scene
-(the reference picks 6000 centres over the whole batch and searches neighbours across scenes); the
-reweighting softmax runs over each scene's centres for every importance kind (for SECOND the reference
-takes it over a size-1 dimension: no reweighting); N, K and the temperature come from the config.
-The teacher's adapter is a fixed random Conv-BN-ReLU by default (``train_teacher_adapter=False``): with
-both adapters trained, as in the reference, the two sides learn to agree with each other instead of the
-student learning the teacher — on the demo the loss fell to 0.0003 within 700 steps (0.025 with the
-teacher's side fixed) and the student ended below the one trained alone (docs/det3d.md, fidelity list).
-``train_teacher_adapter=True`` is the reference's way.
+(the reference picks 6000 centres over the whole batch and searches neighbours across scenes; the configs'
+shares keep its proportions); the reweighting runs over each scene's centres; N, K and the temperature come
+from the config. With both adapters trained (``target='trained_adapter'``, the reference's way) the two
+sides learn to agree with each other instead of the student learning the teacher — on the demo the loss
+fell to 0.0003 within 700 steps and the student ended below the one trained alone; a fixed random adapter
+avoids that but its ReLU zeroes about half of the targets, which ``'standardized'`` keeps.
 The teacher's side never carries gradient into the teacher.
 """
 import torch
 from torch import nn
 
-from densekd.core.adapters import resize_like
+from densekd.core.adapters import resize_like, standardize_over_positions
 from densekd.core.distiller import Distiller
-from densekd.core.graph import EdgeConv, knn_within_groups
+from densekd.core.graph import EdgeConv, edge_features, knn_within_groups
 from densekd.core.losses import mse_loss
-from densekd.core.masks import select_topk
 from densekd.core.registry import MODELS
 from ..core.errors import InvalidValue
 
 IMPORTANCES = ("points_per_voxel", "teacher_channel_max")
+REWEIGHTINGS = ("softmax", "standardized", "none", "as_run")
+TARGETS = ("fixed_adapter", "trained_adapter", "standardized")
 
 
 def _voxels(data):
@@ -58,44 +66,103 @@ def _as_list(value, n, what):
     return values
 
 
+def _one_of(choice, choices, key):
+    if choice not in choices:
+        raise InvalidValue(f"distiller.{key} must be one of {choices}, got {choice!r}")
+
+
+class GraphSize:
+    """A graph size per scene (centres N or neighbours K): a fixed ``count``, or a ``share`` of the scene's
+    rows (pillars, voxels or BEV positions), rounded, at least 1 — the reference's proportions carried to
+    scenes of any size. ``key``: the config key named in errors."""
+
+    def __init__(self, count, share, key, share_key):
+        if (count is None) == (share is None):
+            raise InvalidValue(f"give one of distiller.{key} (a count per scene) and distiller.{share_key} (a share "
+                               f"of each scene's rows), got {key}={count!r}, {share_key}={share!r}")
+        if count is not None and (not isinstance(count, int) or count < 1):
+            raise InvalidValue(f"distiller.{key} must be an integer >= 1, got {count!r}")
+        if share is not None and not 0 < share <= 1:
+            raise InvalidValue(f"distiller.{share_key} must be in (0, 1], got {share!r}")
+        self.count, self.share, self.key, self.share_key = count, share, key, share_key
+
+    def of(self, rows):
+        """The size for a scene of ``rows`` rows; a count larger than the scene is refused."""
+        if self.share is not None:
+            return max(1, round(self.share * rows))
+        if self.count > rows:
+            raise InvalidValue(f"distiller.{self.key}={self.count} is more than a scene's {rows} rows; lower it or "
+                               f"give distiller.{self.share_key}, a share of each scene, instead")
+        return self.count
+
+    def __repr__(self):
+        return f"{self.count}" if self.count is not None else f"{self.share:.4g} of a scene"
+
+
+def importance_weights(importance, how, temperature=None, scenes=1):
+    """Weights (n,) of one scene's n centres from their importance (n,), summing to n: ``'softmax'``:
+    softmax(importance / temperature) x n (the reference's for PointPillars; on integer point counts at
+    T = 0.01 it is an argmax); ``'standardized'``: softmax of the importance standardised over the centres,
+    x n (weights grow e-fold per standard deviation, whatever the importance's scale); ``'none'``: ones;
+    ``'as_run'``: ``scenes`` (the batch size) everywhere — what the reference's SECOND branch computes, a
+    softmax over a size-1 dimension times the batch size."""
+    n = importance.shape[0]
+    if how == "softmax":
+        return torch.softmax(importance / temperature, dim=0) * n
+    if how == "standardized":
+        spread = importance.std(unbiased=False)
+        z = (importance - importance.mean()) / spread if spread > 0 else torch.zeros_like(importance)
+        return torch.softmax(z, dim=0) * n
+    return torch.full_like(importance, float(scenes if how == "as_run" else 1))
+
+
 @MODELS.register_module()
 class LocalGraphDistiller(Distiller):
     """PointDistiller's local graph distillation with reweighting (see the module docstring).
 
     ``student_channels`` / ``teacher_channels``: the recorded features' widths (an int, or one per
-    pair). The per-pair losses are summed into ``loss_graph``.
+    pair); graph sizes, ``num_centres`` / ``centre_share`` and ``num_neighbours`` / ``neighbour_share``, too.
+    The per-pair losses are summed into ``loss_graph``.
     """
 
     def __init__(self, student_features, teacher_features, student_channels, teacher_channels,
-                 num_centres=6000, num_neighbours=128, importance="points_per_voxel", temperature=0.01,
-                 reweight=True, width=None, edge="concat", train_teacher_adapter=False, loss_weight=1.0,
-                 warmup_iters=0, chunk_size=1024):
+                 num_centres=None, num_neighbours=None, centre_share=None, neighbour_share=None,
+                 importance="points_per_voxel", reweight="softmax", temperature=0.01, target="fixed_adapter",
+                 width=None, edge="concat", loss_weight=1.0, warmup_iters=0, chunk_size=1024):
         super().__init__(student_features, teacher_features, loss_weights=dict(loss_graph=loss_weight),
                          warmup_iters=warmup_iters)
         pairs = len(self.student_features)
         if pairs != len(self.teacher_features):
             raise InvalidValue(f"LocalGraphDistiller pairs features one to one, but got {pairs} student and "
                                f"{len(self.teacher_features)} teacher paths")
-        if importance not in IMPORTANCES:
-            raise InvalidValue(f"importance must be one of {IMPORTANCES}, got {importance!r}")
-        if num_centres < 1 or num_neighbours < 1:
-            raise InvalidValue(f"num_centres and num_neighbours must be >= 1, got {num_centres} and {num_neighbours}")
-        self.num_centres, self.num_neighbours = num_centres, num_neighbours
-        self.importance, self.temperature, self.reweight = importance, temperature, reweight
-        self.edge, self.chunk_size = edge, chunk_size
+        _one_of(importance, IMPORTANCES, "importance")
+        _one_of(reweight, REWEIGHTINGS, "reweight")
+        _one_of(target, TARGETS, "target")
+        if reweight == "softmax" and not (temperature or 0) > 0:
+            raise InvalidValue(f"distiller.temperature must be > 0, got {temperature!r}")
+        self.centres = [GraphSize(n, share, "num_centres", "centre_share") for n, share in
+                        zip(_as_list(num_centres, pairs, "num_centres"), _as_list(centre_share, pairs, "centre_share"))]
+        self.neighbours = [GraphSize(k, share, "num_neighbours", "neighbour_share") for k, share in
+                           zip(_as_list(num_neighbours, pairs, "num_neighbours"),
+                               _as_list(neighbour_share, pairs, "neighbour_share"))]
+        self.importance, self.reweight, self.temperature = importance, reweight, temperature
+        self.target, self.edge, self.chunk_size = target, edge, chunk_size
         student_channels = _as_list(student_channels, pairs, "student_channels")
         teacher_channels = _as_list(teacher_channels, pairs, "teacher_channels")
-        widths = _as_list(width, pairs, "width") if width is not None else student_channels
-        self.student_adapters = nn.ModuleList(EdgeConv(c, w, edge) for c, w in zip(student_channels, widths))
-        self.teacher_adapters = nn.ModuleList(EdgeConv(c, w, edge) for c, w in zip(teacher_channels, widths))
-        self.teacher_adapters.requires_grad_(train_teacher_adapter)
-        self.train_teacher_adapter = train_teacher_adapter
+        if target == "standardized":  # the student's adapter maps to the teacher's own (standardised) edges
+            self.student_adapters = nn.ModuleList(EdgeConv(c, 2 * t, edge, relu=False)
+                                                  for c, t in zip(student_channels, teacher_channels))
+            self.teacher_adapters = nn.ModuleList()
+        else:
+            widths = _as_list(width, pairs, "width") if width is not None else student_channels
+            self.student_adapters = nn.ModuleList(EdgeConv(c, w, edge) for c, w in zip(student_channels, widths))
+            self.teacher_adapters = nn.ModuleList(EdgeConv(c, w, edge) for c, w in zip(teacher_channels, widths))
+            self.teacher_adapters.requires_grad_(target == "trained_adapter")
         self.pairs_voxel_rows = importance == "points_per_voxel"  # pillar / voxel features, not BEV maps
 
     def extra_repr(self):
-        return (f"N={self.num_centres}, K={self.num_neighbours}, importance={self.importance!r}, "
-                f"temperature={self.temperature}, reweight={self.reweight}, edge={self.edge!r}, "
-                f"train_teacher_adapter={self.train_teacher_adapter}")
+        return (f"N={self.centres}, K={self.neighbours}, importance={self.importance!r}, reweight={self.reweight!r}, "
+                f"temperature={self.temperature}, target={self.target!r}, edge={self.edge!r}")
 
     def _rows(self, feature, data, path):
         """(P, C) or (B, C, H, W) -> rows (M, C) and their scene ids (M,)."""
@@ -123,36 +190,45 @@ class LocalGraphDistiller(Distiller):
                                "importance='teacher_channel_max' for BEV maps")
         return num_points.float()
 
-    def local_graphs(self, teacher_rows, groups, importance):
-        """The graphs of one feature pair: the ``num_centres`` most important rows of each scene (Q,),
-        their weights (Q,) — softmax(importance / temperature) x n over a scene's n centres, or ones
-        without reweighting — and their ``num_neighbours`` nearest rows of the same scene in the teacher's
-        feature space (Q, K), the centre itself first."""
+    def local_graphs(self, teacher_rows, groups, importance, pair=0):
+        """The graphs of feature pair ``pair``: each scene's N most important rows (Q,), their weights (Q,)
+        (:func:`importance_weights` over a scene's centres) and their K nearest rows of the same scene in the
+        teacher's feature space (Q, K), the centre itself first. N is each scene's own; K is the batch's (its
+        mean scene size, for a share)."""
+        scenes = torch.unique(groups)
         centres, weights = [], []
-        for group in torch.unique(groups):
+        for group in scenes:
             members = torch.nonzero(groups == group).squeeze(1)
-            top, weight = select_topk(importance[members], self.num_centres,
-                                      self.temperature if self.reweight else None)
+            n = self.centres[pair].of(len(members))
+            top = importance[members].topk(n).indices
             centres.append(members[top])
-            weights.append(weight)
+            weights.append(importance_weights(importance[members][top], self.reweight, self.temperature, len(scenes)))
         centres, weights = torch.cat(centres), torch.cat(weights)
-        return centres, weights, knn_within_groups(teacher_rows, groups, self.num_neighbours, centres, self.chunk_size)
+        k = self.neighbours[pair].of(round(len(groups) / len(scenes)))
+        return centres, weights, knn_within_groups(teacher_rows, groups, k, centres, self.chunk_size)
 
-    def teacher_graphs(self, teacher, data, path):
+    def teacher_graphs(self, teacher, data, path, pair=0):
         """One recorded teacher feature -> (rows (M, C), scene ids (M,), centres, weights, neighbours)."""
         rows, groups = self._rows(teacher.detach(), data, path)
-        return (rows, groups, *self.local_graphs(rows, groups, self._importance(rows, data)))
+        return (rows, groups, *self.local_graphs(rows, groups, self._importance(rows, data), pair))
+
+    def teacher_target(self, pair, rows, centres, neighbours):
+        """What the student's graph learns: the teacher's adapter applied to its edges, or (``target=
+        'standardized'``) the teacher's edge features standardised per channel over the edges, no affine."""
+        if self.target == "standardized":
+            return standardize_over_positions(edge_features(rows.float(), centres, neighbours, self.edge), dims=(0, 1))
+        return self.teacher_adapters[pair](rows, centres, neighbours)
 
     def pair_loss(self, index, student, teacher, data):
         s_path, t_path = self.student_features[index], self.teacher_features[index]
         s_rows, s_groups = self._rows(resize_like(student, teacher), data, s_path)
-        t_rows, groups, centres, weights, neighbours = self.teacher_graphs(teacher, data, t_path)
+        t_rows, groups, centres, weights, neighbours = self.teacher_graphs(teacher, data, t_path, index)
         if len(s_rows) != len(t_rows) or not torch.equal(s_groups, groups):
             raise InvalidValue(f"student feature '{s_path}' has {len(s_rows)} rows and teacher feature '{t_path}' "
                                f"{len(t_rows)}: they must be the same voxels / positions (the same voxel grid "
                                "and BEV size in both models)")
         s_graph = self.student_adapters[index](s_rows, centres, neighbours)  # (centres, K, width)
-        t_graph = self.teacher_adapters[index](t_rows, centres, neighbours)
+        t_graph = self.teacher_target(index, t_rows, centres, neighbours)
         return mse_loss(s_graph, t_graph, weights.view(-1, 1, 1))
 
     def compute_losses(self, student_feats, teacher_feats, data):

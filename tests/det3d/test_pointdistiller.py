@@ -1,6 +1,7 @@
-"""PointDistiller's LocalGraphDistiller: centres per scene, neighbours within the scene, reweighting, the
-loss by hand, config values honoured; its configs train (tests/det3d/test_det3d_configs.py style) with the
-teacher frozen; the distilled student exports to plain mmdet3d."""
+"""PointDistiller's LocalGraphDistiller: centres per scene, neighbours within the scene, graph sizes at the
+reference's proportions, reweighting, the targets, the loss by hand, config values honoured, bad settings
+refused; its configs train (tests/det3d/test_det3d_configs.py style) with the teacher frozen; the distilled
+student exports to plain mmdet3d."""
 import math
 import os
 import subprocess
@@ -13,7 +14,7 @@ import torch
 from conftest import REPO, kitti_options, load_tool
 from test_det3d_configs import logged, train
 
-from densekd.det3d.pointdistiller import LocalGraphDistiller
+from densekd.det3d.pointdistiller import LocalGraphDistiller, importance_weights
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "restore_scope")
 
@@ -62,19 +63,41 @@ def test_reweighting_is_uniform_for_equal_importances_and_moves_the_loss_otherwi
     student, teacher = torch.randn(10, 1), torch.randn(10, 1)
     scenes = [0] * 5 + [1] * 5
     losses = {}
-    for reweight in (True, False):
+    for reweight in ("softmax", "none"):
         torch.manual_seed(1)
         d = distiller(num_centres=3, reweight=reweight)
         for name, counts in (("equal", [4] * 10), ("unequal", [1, 9, 3, 7, 5, 2, 8, 6, 4, 10])):
             _, weights, _ = d.local_graphs(teacher, torch.as_tensor(scenes), torch.tensor(counts, dtype=torch.float))
-            if name == "equal" or not reweight:
+            if name == "equal" or reweight == "none":
                 assert torch.allclose(weights, torch.ones(6))
             else:  # softmax over each scene's 3 centres (counts 9, 7, 5 and 10, 8, 6), times 3
                 expected = torch.softmax(torch.tensor([9.0, 7, 5]), 0) * 3
                 torch.testing.assert_close(weights, torch.cat([expected, expected]))
             losses[reweight, name] = d({"s": student}, {"t": teacher}, voxel_batch(scenes, counts))["loss_graph"]
-    torch.testing.assert_close(losses[True, "equal"], losses[False, "equal"])
-    assert not torch.isclose(losses[True, "unequal"], losses[False, "unequal"])
+    torch.testing.assert_close(losses["softmax", "equal"], losses["none", "equal"])
+    assert not torch.isclose(losses["softmax", "unequal"], losses["none", "unequal"])
+
+
+def test_standardized_reweighting_weighs_more_than_one_centre_where_counts_differ_modestly():
+    counts = torch.tensor([10.0, 11.0, 12.0, 13.0])
+    weights = importance_weights(counts, "standardized")
+    z = (counts - 11.5) / math.sqrt(1.25)  # standardised over the 4 centres
+    torch.testing.assert_close(weights, 4 * torch.exp(z) / torch.exp(z).sum())
+    assert weights.sum().item() == pytest.approx(4.0) and (weights.diff() > 0).all()
+    assert weights.max() < 2.5 and weights.min() > 0.15  # every centre counts
+    reference = importance_weights(counts, "softmax", temperature=0.01)  # the reference's: an argmax
+    assert reference[-1].item() == pytest.approx(4.0) and reference[:-1].max() < 1e-30
+    assert torch.equal(importance_weights(torch.full((3,), 7.0), "standardized"), torch.ones(3))  # no spread
+
+
+def test_as_run_weights_equal_the_batch_size():
+    torch.manual_seed(0)
+    teacher, scenes = torch.randn(12, 1), torch.tensor([0] * 4 + [1] * 4 + [2] * 4)
+    d = distiller(num_centres=2, reweight="as_run", importance="teacher_channel_max")
+    _, weights, _ = d.local_graphs(teacher, scenes, teacher[:, 0])
+    assert torch.equal(weights, torch.full((6,), 3.0))
+    _, weights, _ = distiller(reweight="none").local_graphs(teacher, scenes, teacher[:, 0])
+    assert torch.equal(weights, torch.ones(6))
 
 
 def test_loss_on_a_two_scene_example_equals_the_hand_computed_value():
@@ -106,15 +129,34 @@ def test_loss_on_a_two_scene_example_equals_the_hand_computed_value():
     assert expected > 0.1
 
 
-@pytest.mark.parametrize("train_teacher_adapter", [False, True])
-def test_the_teacher_adapter_is_fixed_unless_asked(train_teacher_adapter):
+@pytest.mark.parametrize("target", ["fixed_adapter", "trained_adapter"])
+def test_the_teacher_adapter_is_fixed_unless_asked(target):
     torch.manual_seed(0)
-    d = distiller(train_teacher_adapter=train_teacher_adapter)
+    d = distiller(target=target)
     student = torch.randn(6, 1, requires_grad=True)
     d({"s": student}, {"t": torch.randn(6, 1)}, voxel_batch([0, 0, 0, 1, 1, 1], [1, 2, 3, 4, 5, 6]))["loss_graph"].backward()
     assert student.grad is not None and d.student_adapters[0].weight.grad is not None
     teacher_side = [p.grad for p in d.teacher_adapters.parameters()]
-    assert all(g is not None for g in teacher_side) if train_teacher_adapter else all(g is None for g in teacher_side)
+    assert len(teacher_side) == 3  # the conv weight, the BN's weight and bias
+    assert all(g is not None for g in teacher_side) if target == "trained_adapter" else all(g is None for g in teacher_side)
+
+
+def test_the_standardized_target_is_the_teachers_edges_standardised_per_channel():
+    teacher = torch.tensor([[0.0, 4.0], [1.0, 2.0], [3.0, 0.0], [10.0, 1.0]])  # one scene, 2 channels
+    d = LocalGraphDistiller(["s"], ["t"], student_channels=3, teacher_channels=2, num_centres=2, num_neighbours=2,
+                            importance="teacher_channel_max", target="standardized")
+    assert len(d.teacher_adapters) == 0 and d.student_adapters[0].weight.shape == (4, 6)  # 2 x the teacher's width
+    centres, neighbours = torch.tensor([3, 0]), torch.tensor([[3, 2], [0, 1]])
+    target = d.teacher_target(0, teacher, centres, neighbours)
+    # edges [neighbour, centre]: (3,3) (2,3) (0,0) (1,0) -> channel columns, each standardised over the 4 edges
+    edges = torch.tensor([[10.0, 1, 10, 1], [3, 0, 10, 1], [0, 4, 0, 4], [1, 2, 0, 4]])
+    by_hand = (edges - edges.mean(0)) / torch.sqrt(edges.var(0, unbiased=False) + 1e-5)
+    torch.testing.assert_close(target, by_hand.view(2, 2, 4))
+    assert (target < 0).any() and (target.abs() > 0.1).all()  # no ReLU: nothing thrown away
+    student = torch.randn(4, 3, requires_grad=True)  # the batch's graphs from the teacher's channel max
+    loss = d({"s": student}, {"t": teacher}, voxel_batch([0] * 4, [1] * 4))["loss_graph"]
+    loss.backward()
+    assert loss > 0 and student.grad.abs().sum() > 0
 
 
 def test_bev_maps_use_the_teacher_channel_max_and_one_scene_per_map():
@@ -143,6 +185,46 @@ def test_clear_errors_for_mismatched_voxels_and_missing_counts():
         distiller(importance="points")
 
 
+@pytest.mark.parametrize("overrides, message", [
+    (dict(num_centres=20), r"distiller.num_centres=20 is more than a scene's 6 rows"),
+    (dict(num_neighbours=7), r"distiller.num_neighbours=7 is more than a scene's 6 rows"),
+    (dict(num_neighbours=0), r"distiller.num_neighbours must be an integer >= 1, got 0"),
+    (dict(num_centres=None, centre_share=1.5), r"distiller.centre_share must be in \(0, 1\], got 1.5"),
+    (dict(centre_share=0.5), r"give one of distiller.num_centres .* and distiller.centre_share"),
+    (dict(num_neighbours=None), r"give one of distiller.num_neighbours"),
+    (dict(temperature=0), r"distiller.temperature must be > 0, got 0"),
+    (dict(temperature=-1.0), r"distiller.temperature must be > 0"),
+    (dict(reweight=True), r"distiller.reweight must be one of \('softmax', 'standardized', 'none', 'as_run'\)"),
+    (dict(target="teacher"), r"distiller.target must be one of"),
+])
+def test_bad_settings_are_one_line_errors_naming_the_key(overrides, message):
+    student, teacher = torch.randn(6, 1), torch.randn(6, 1)
+    with pytest.raises(ValueError, match=message) as error:
+        distiller(**overrides)({"s": student}, {"t": teacher}, voxel_batch([0] * 6, [1, 2, 3, 4, 5, 6]))
+    assert "\n" not in str(error.value)
+
+
+def test_graph_sizes_follow_the_reference_proportions():
+    from densekd.core.config import load_config
+    from densekd.core.registry import build
+
+    pillars = build(load_config("configs/pointdistiller_kitti_pointpillars_4x.py").distiller)
+    # the reference: 6000 centres and K = 128 over a batch of 6 KITTI scenes of about 12000 pillars each
+    assert (pillars.centres[0].of(12000), pillars.neighbours[0].of(12000)) == (1000, 21)
+    assert (pillars.centres[0].of(1300), pillars.neighbours[0].of(1300)) == (108, 2)  # a demo scene
+    assert pillars.neighbours[0].of(100) == 1  # at least the centre itself
+    second = build(load_config("configs/pointdistiller_kitti_second_4x.py").distiller)
+    # per scene, 256 centres and K = 128 on KITTI's 200 x 176 and 100 x 88 stage maps; the demo's are 64 x 64, 32 x 32
+    for stage, (kitti, demo) in enumerate(((200 * 176, 64 * 64), (100 * 88, 32 * 32))):
+        assert (second.centres[stage].of(kitti), second.neighbours[stage].of(kitti)) == (256, 128)
+        assert (second.centres[stage].of(demo), second.neighbours[stage].of(demo)) == (30, 15)
+    # on a batch: each scene's N from its own size, K from the batch's mean scene size
+    scenes = torch.tensor([0] * 1200 + [1] * 1400)
+    centres, weights, neighbours = pillars.local_graphs(torch.randn(2600, 4), scenes, torch.rand(2600))
+    assert ((scenes[centres] == 0).sum().item(), (scenes[centres] == 1).sum().item()) == (100, 117)
+    assert neighbours.shape == (217, 2) and weights.shape == (217,)
+
+
 def test_n_and_k_from_the_config_change_the_computation():
     from densekd.core.config import load_config
     from densekd.core.registry import build
@@ -151,14 +233,15 @@ def test_n_and_k_from_the_config_change_the_computation():
     teacher, student = torch.randn(40, 64), torch.randn(40, 32)
     scenes, counts = [0] * 25 + [1] * 15, torch.randint(1, 30, (40,)).tolist()
     results = {}
-    for n, k in ((6000, 128), (10, 128), (10, 4)):
+    for n, k in ((15, 8), (10, 8), (10, 4)):
         cfg = load_config("configs/pointdistiller_kitti_pointpillars_4x.py",
-                          {"distiller.num_centres": n, "distiller.num_neighbours": k})
+                          {"distiller.num_centres": n, "distiller.num_neighbours": k,
+                           "distiller.centre_share": None, "distiller.neighbour_share": None})
         torch.manual_seed(1)
         d = build(cfg.distiller)
-        assert (d.num_centres, d.num_neighbours) == (n, k)
+        assert (d.centres[0].count, d.neighbours[0].count) == (n, k)
         centres, _, neighbours = d.local_graphs(teacher, torch.as_tensor(scenes), torch.tensor(counts, dtype=torch.float))
-        assert neighbours.shape == (min(n, 25) + min(n, 15), k)
+        assert neighbours.shape == (2 * n, k)
         results[n, k] = d({"voxel_encoder": student}, {"voxel_encoder": teacher}, voxel_batch(scenes, counts))["loss_graph"].item()
     assert len({round(v, 6) for v in results.values()}) == 3, results
 

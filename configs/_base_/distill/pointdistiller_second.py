@@ -1,9 +1,12 @@
-# PointDistiller on SECOND's two BEV backbone stages: the paper's N = 256 positions per scene by the
-# teacher's channel-wise max, K = 128, reweighting over each scene's centres with temperature 0.01 (the
-# reference's softmax runs over a size-1 dimension for SECOND: no reweighting there); loss weight 2 (the
-# reference's mean x 2); the teacher's adapter is fixed (see pointdistiller_pillars.py). Widths are set
-# by each config (student_channels, teacher_channels, width).
+# PointDistiller on SECOND's two BEV backbone stages, at the reference's proportions: per scene, 256 centres
+# by the teacher's channel-wise max and K = 128 neighbours, on KITTI's 200 x 176 and 100 x 88 stage maps;
+# densekd takes the same shares of each stage's positions (docs/det3d.md, "Graph sizes"). No reweighting:
+# the reference's softmax runs over a size-1 dimension for SECOND (reweight='as_run' gives what it computed,
+# every weight equal to the batch size). Loss weight 2 (the reference's mean x 2); the teacher's adapter is
+# fixed (see pointdistiller_pillars.py). Widths are set by each config (student_channels, teacher_channels, width).
 stages = ['backbone[0]', 'backbone[1]']
 distiller = dict(type='LocalGraphDistiller', student_features=stages, teacher_features=stages,
-                 importance='teacher_channel_max', num_centres=256, num_neighbours=128, temperature=0.01,
-                 reweight=True, edge='concat', train_teacher_adapter=False, loss_weight=2.0)
+                 importance='teacher_channel_max', num_centres=None, num_neighbours=None,
+                 centre_share=[256 / (200 * 176), 256 / (100 * 88)],
+                 neighbour_share=[128 / (200 * 176), 128 / (100 * 88)], reweight='none', edge='concat',
+                 target='fixed_adapter', loss_weight=2.0)
