@@ -453,14 +453,9 @@ def run_step(args, device):
     with tempfile.TemporaryDirectory() as tmp:
         modules, batches = build_step_modules(args, device, tmp)
         acam = modules["acam"]
-        from common import train_step  # bench/common.py: one optimizer step outside a Trainer
+        from common import teacher_forward, train_step  # bench/common.py: steps outside a Trainer
 
-        @torch.no_grad()
-        def teacher_forward(batch):
-            data = acam.student.data_preprocessor(batch, training=True)
-            acam._run_teacher(data["inputs"])
-
-        phases = {"student-alone step": train_step(modules["plain"]), "teacher forward": teacher_forward,
+        phases = {"student-alone step": train_step(modules["plain"]), "teacher forward": teacher_forward(acam),
                   "ACAM step": train_step(acam), "mimic step": train_step(modules["mimic"])}
         names = list(phases)
         times = {name: [] for name in names}

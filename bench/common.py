@@ -14,6 +14,7 @@ os.chdir(REPO)  # configs and data paths are relative to the repository root
 from densekd import DistillModule  # noqa: E402
 from densekd.core.config import load_config  # noqa: E402
 from densekd.core.data import DataModule  # noqa: E402
+from densekd.core.registry import build, use_scope  # noqa: E402
 from densekd.data.kitti import prepare_kitti  # noqa: E402
 from densekd.data.lidar_scenes import make_lidar_scenes  # noqa: E402
 from densekd.data.shapes import make_shapes_coco  # noqa: E402
@@ -64,6 +65,17 @@ def train_step(module):
     return step
 
 
+def teacher_forward(module):
+    """``batch -> None``: the teacher's forward of a DistillModule ``module`` on ``batch`` (preprocessed as the
+    student's, no grad): the floor of any distillation step that runs this teacher."""
+
+    @torch.no_grad()
+    def forward(batch):
+        data = module.student.data_preprocessor(batch, training=True)
+        module._run_teacher(data["inputs"])
+    return forward
+
+
 def detection_mimic_config(root, batch_size, **options):
     """The detection demo's mimic config on 16 generated shapes images under ``root``, its teacher a randomly
     initialised one saved there (timings do not need a trained teacher); ``options``: more overrides."""
@@ -82,6 +94,15 @@ def lidar_demo_data(root):
         make_lidar_scenes(root, num_train=16, num_val=2, num_test=2, seed=0)
         prepare_kitti(root)
     return root
+
+
+def random_lidar_teacher(directory):
+    """The 3D demo teacher's network with random weights, saved under ``directory``; its checkpoint path."""
+    cfg = load_config("configs/demo/pointpillars_teacher_lidar.py")
+    use_scope(cfg)
+    path = os.path.join(directory, "teacher.pth")
+    torch.save({"state_dict": build(cfg.model).state_dict()}, path)
+    return path
 
 
 def build_lidar(config, root, batch_size, options=None):

@@ -18,7 +18,8 @@ import time
 
 import torch
 
-from common import detection_mimic_config, peak_memory_mb, peak_rss_growth_mb, train_step  # noqa: E402  (bench/ is on sys.path)
+from common import (detection_mimic_config, peak_memory_mb, peak_rss_growth_mb, teacher_forward,  # noqa: E402
+                    train_step)  # (bench/ is on sys.path)
 
 from densekd import DistillModule  # noqa: E402
 from densekd.core.data import DataModule  # noqa: E402
@@ -41,12 +42,7 @@ def main():
     plain = DistillModule.from_config(cfg, with_teacher=False).to(device).train()
     batches = iter(DataModule(cfg, splits=("train",)).train_dataloader())
 
-    @torch.no_grad()
-    def teacher_forward(batch):
-        data = distill.student.data_preprocessor(batch, training=True)
-        distill._run_teacher(data["inputs"])
-
-    phases = {"student step": train_step(plain), "teacher forward": teacher_forward,
+    phases = {"student step": train_step(plain), "teacher forward": teacher_forward(distill),
               "distill step": train_step(distill)}
     if args.only:
         print(peak_rss_growth_mb(phases[args.only], next(batches)))

@@ -177,6 +177,15 @@ def _feature_pairs(family_key, method, student, teacher, distiller):
     return [FeaturePair(path, tuple(student[path].shape), path, tuple(teacher[path].shape))]
 
 
+def stage_shares(shares, shapes):
+    """PointDistiller's graph-size shares for BEV stages of ``shapes`` (N, C, H, W): the reference takes as many
+    centres (neighbours) on every stage, so a stage's share is the first one's (``shares``, a share or a list
+    whose first entry counts) times how many times fewer positions it has, at most 1."""
+    first = shares[0] if isinstance(shares, (list, tuple)) else shares
+    positions = [shape[2] * shape[3] for shape in shapes]
+    return [min(1.0, first * positions[0] / n) for n in positions]
+
+
 def _fill_distiller(family_key, method, distiller, pairs):
     """The method's defaults with the pairs' paths and widths; returns notes on what was inferred."""
     s_widths = [FeaturePair.width(p.student_shape) for p in pairs]
@@ -188,6 +197,11 @@ def _fill_distiller(family_key, method, distiller, pairs):
         distiller.update(student_channels=s_widths if len(pairs) > 1 else s_widths[0],
                          teacher_channels=t_widths if len(pairs) > 1 else t_widths[0],
                          width=s_widths if len(pairs) > 1 else s_widths[0])
+        if len(pairs[0].teacher_shape) == 4:  # BEV stages: the defaults' first-stage shares, carried to each
+            for key in ("centre_share", "neighbour_share"):
+                distiller[key] = stage_shares(distiller[key], [p.teacher_shape for p in pairs])
+            notes.append(f"graph sizes: {distiller.centre_share} / {distiller.neighbour_share} of each BEV stage "
+                         "(as many centres and neighbours on every stage, as the reference)")
     elif method == "mimic":
         if "channels" in distiller:  # LiDAR features: widths given, no dummy image forward at build time
             distiller.channels = [(s, t) for s, t in zip(s_widths, t_widths)]

@@ -14,11 +14,11 @@ For each recorded feature pair and each scene of the batch:
 3. EdgeConv inputs [neighbour, centre] (``edge='concat'``, the paper's and the reference's form;
    ``'difference'`` gives DGCNN's [neighbour - centre, centre]) go through the student's 1x1 Conv-BN-ReLU
    adapter (the core's ``EdgeConv``, which computes that convolution without building the K x 2C inputs)
-   to what it learns (``target``): ``'fixed_adapter'``, the teacher's edges through a fixed random
-   Conv-BN-ReLU of the same width (``width``, default the student's); ``'trained_adapter'``, the same
-   adapter trained as in the reference; ``'standardized'``, the teacher's own edge features standardised
-   per channel over the edges (no affine, no ReLU), the student's adapter then a Conv-BN to 2 x the
-   teacher's width;
+   to what it learns (``target``): ``'standardized'`` (the default), the teacher's own edge features
+   standardised per channel over the edges (no affine, no ReLU), the student's adapter then a Conv-BN to
+   2 x the teacher's width; ``'fixed_adapter'``, the teacher's edges through a fixed random Conv-BN-ReLU
+   of a common width (``width``, default the student's); ``'trained_adapter'``, the same adapter trained,
+   as in the reference;
 4. the loss is the MSE between the two sides, each centre weighted by its importance over its scene's
    centres (``reweight``: ``'softmax'``, softmax(importance / temperature) x N, the reference's for
    PointPillars; ``'standardized'``, softmax of the standardised importance x N; ``'none'``; ``'as_run'``,
@@ -35,8 +35,8 @@ Departures from the reference code (docs/det3d.md, fidelity list): centres and n
 shares keep its proportions); the reweighting runs over each scene's centres; N, K and the temperature come
 from the config. With both adapters trained (``target='trained_adapter'``, the reference's way) the two
 sides learn to agree with each other instead of the student learning the teacher — on the demo the loss
-fell to 0.0003 within 700 steps and the student ended below the one trained alone; a fixed random adapter
-avoids that but its ReLU zeroes about half of the targets, which ``'standardized'`` keeps.
+fell to 0.0003 within 700 steps and its gradient share to 0.006; a fixed random adapter avoids that but
+its ReLU zeroes about half of the targets, which ``'standardized'`` keeps (docs/det3d.md: the evidence).
 The teacher's side never carries gradient into the teacher.
 """
 import torch
@@ -127,7 +127,7 @@ class LocalGraphDistiller(Distiller):
 
     def __init__(self, student_features, teacher_features, student_channels, teacher_channels,
                  num_centres=None, num_neighbours=None, centre_share=None, neighbour_share=None,
-                 importance="points_per_voxel", reweight="softmax", temperature=0.01, target="fixed_adapter",
+                 importance="points_per_voxel", reweight="softmax", temperature=0.01, target="standardized",
                  width=None, edge="concat", loss_weight=1.0, warmup_iters=0, chunk_size=1024):
         super().__init__(student_features, teacher_features, loss_weights=dict(loss_graph=loss_weight),
                          warmup_iters=warmup_iters)

@@ -103,7 +103,7 @@ def test_as_run_weights_equal_the_batch_size():
 def test_loss_on_a_two_scene_example_equals_the_hand_computed_value():
     teacher, student = [0.0, 1.0, 3.0, 10.0, 12.0], [1.0, -1.0, 2.0, 0.5, 3.0]
     scenes, counts = [0, 0, 0, 1, 1], [5, 3, 4, 2, 7]
-    d = distiller(loss_weight=1.5)
+    d = distiller(loss_weight=1.5, target="fixed_adapter")
     with torch.no_grad():  # EdgeConv weights [on neighbour, on centre], one output channel
         d.student_adapters[0].weight.copy_(torch.tensor([[0.5, -1.0]]))
         d.teacher_adapters[0].weight.copy_(torch.tensor([[2.0, 1.0]]))
@@ -218,6 +218,14 @@ def test_graph_sizes_follow_the_reference_proportions():
     for stage, (kitti, demo) in enumerate(((200 * 176, 64 * 64), (100 * 88, 32 * 32))):
         assert (second.centres[stage].of(kitti), second.neighbours[stage].of(kitti)) == (256, 128)
         assert (second.centres[stage].of(demo), second.neighbours[stage].of(demo)) == (30, 15)
+    # tools/distill.py on a voxel detector: as many centres on every BEV stage, whatever their number
+    from densekd.core.pairing import stage_shares
+
+    kitti_stages = [(1, 128, 200, 176), (1, 256, 100, 88)]
+    assert stage_shares(second.centres[0].share, kitti_stages) == pytest.approx([256 / 35200, 256 / 8800])
+    three = stage_shares([0.01, 0.5], [(1, 8, 64, 64), (1, 8, 32, 32), (1, 8, 8, 8)])
+    assert three == pytest.approx([0.01, 0.04, 0.64]) and stage_shares(0.1, [(1, 8, 4, 4), (1, 8, 2, 2)])[1] == 0.4
+    assert stage_shares(0.5, [(1, 8, 4, 4), (1, 8, 2, 2)]) == [0.5, 1.0]  # at most the whole stage
     # on a batch: each scene's N from its own size, K from the batch's mean scene size
     scenes = torch.tensor([0] * 1200 + [1] * 1400)
     centres, weights, neighbours = pillars.local_graphs(torch.randn(2600, 4), scenes, torch.rand(2600))
@@ -295,10 +303,10 @@ def test_teacher_stays_in_eval_mode_with_unchanged_statistics(distilled_run, ran
     assert len(statistics) > 10
     for key, value in module.teacher.state_dict().items():
         assert torch.equal(value, saved[key]), key
-    # the adapters run in training mode (their BN on the batch's edges); the teacher's is not trained
-    assert module.distiller.teacher_adapters[0].norm.num_batches_tracked.item() == 3
+    # the student's adapter runs in training mode (its BN on the batch's edges); the teacher's side is its own
+    # standardised edges, nothing to train
     assert module.distiller.student_adapters[0].norm.num_batches_tracked.item() == 3
-    assert not any(p.requires_grad for p in module.distiller.teacher_adapters.parameters())
+    assert module.distiller.target == "standardized" and len(module.distiller.teacher_adapters) == 0
 
 
 def test_distilled_student_exports_to_plain_mmdet3d_and_predicts_boxes(distilled_run, kitti_root, tmp_path):
