@@ -7,7 +7,7 @@ from torch import nn
 from densekd.core.registry import MODELS
 from .errors import InvalidValue
 
-__all__ = ["boxes_to_mask", "LearnableSelectionMasks", "select_topk", "mask_statistics", "pop_mask_statistics",
+__all__ = ["boxes_to_mask", "LearnableSelectionMasks", "mask_statistics", "pop_mask_statistics",
            "collapse_warning"]
 
 FLAT_STD = 1e-3  # a mask varying less than this over its positions (channels) weights them alike: selects nothing
@@ -116,20 +116,3 @@ def collapse_warning(name, statistics, step):
     return (f"masks '{name}' have collapsed at step {step}: {share:.0%} of them are flat (std over their positions "
             f"< {FLAT_STD:g}; mean std {float(statistics['std']):.2g}), so they weight every position alike and no "
             "longer adapt to the input; the course is logged as train/masks/*, docs/acam_kd.md says why it happens")
-
-
-def select_topk(scores, k, temperature=None):
-    """Top-k of scores (..., L) on the last dim -> (indices (..., k'), weights (..., k')), k' = min(k, L).
-
-    Weights are ones, or softmax(top_scores / temperature) * k' (they sum to k') when a temperature
-    is given.
-    """
-    if k < 1:
-        raise InvalidValue(f"k must be >= 1, got {k}")
-    if temperature is not None and temperature <= 0:
-        raise InvalidValue(f"temperature must be > 0 or None, got {temperature}")
-    k = min(k, scores.shape[-1])
-    top_scores, indices = scores.topk(k, dim=-1)
-    if temperature is None:
-        return indices, torch.ones_like(top_scores)
-    return indices, torch.softmax(top_scores / temperature, dim=-1) * k

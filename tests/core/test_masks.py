@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from densekd.core.masks import (LearnableSelectionMasks, boxes_to_mask, collapse_warning, mask_statistics,
-                                pop_mask_statistics, select_topk)
+                                pop_mask_statistics)
 from densekd.core.registry import MODELS
 
 
@@ -80,28 +80,6 @@ def test_selection_errors():
 def test_selection_registry_build():
     module = MODELS.build(dict(type="LearnableSelectionMasks", channels=4, num_masks=2, mode="channel"))
     assert module.units.shape == (2, 4)
-
-
-def test_select_topk_plain():
-    # top-2 of [0.1, 0.5, 0.3, 0.9] -> indices 3, 1 with unit weights
-    indices, weights = select_topk(torch.tensor([0.1, 0.5, 0.3, 0.9]), k=2)
-    assert indices.tolist() == [3, 1]
-    assert weights.tolist() == [1.0, 1.0]
-
-
-def test_select_topk_temperature():
-    # top scores [0.9, 0.5], T=1: softmax = [1/(1+e^-0.4), 1/(1+e^0.4)] = [0.598688, 0.401312]
-    # times k=2 -> [1.197375, 0.802625], summing to 2
-    _, weights = select_topk(torch.tensor([0.1, 0.5, 0.3, 0.9]), k=2, temperature=1.0)
-    torch.testing.assert_close(weights, torch.tensor([1.197375, 0.802625]))
-    _, weights = select_topk(torch.randn(3, 4, 10), k=5, temperature=0.5)
-    torch.testing.assert_close(weights.sum(-1), torch.full((3, 4), 5.0))
-
-
-def test_select_topk_k_larger_than_length():
-    indices, weights = select_topk(torch.tensor([[2.0, 1.0, 3.0]]), k=10, temperature=2.0)
-    assert indices.tolist() == [[2, 0, 1]]
-    assert weights.sum().item() == pytest.approx(3.0)
 
 
 # ---------------------------------------------------------------------------------------------
