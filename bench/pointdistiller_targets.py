@@ -61,8 +61,8 @@ def main():
                 module._run_teacher(data["inputs"], data["data_samples"])
             feature = module.teacher_recorder.records[path]
             rows, groups, centres, _, neighbours = module.distiller.teacher_graphs(feature, data, path)
-            sizes.append((len(rows) / len(torch.unique(groups)), len(centres) / len(torch.unique(groups)),
-                          neighbours.shape[1]))
+            scenes = len(torch.unique(groups))
+            sizes.append((len(rows) / scenes, len(centres) / scenes, neighbours.shape[1]))
             edges.append(edge_features(rows.float(), centres, neighbours).flatten(0, 1))
             for target, distiller in distillers.items():
                 targets[target].append(distiller.teacher_target(0, rows, centres, neighbours).flatten(0, 1))

@@ -110,8 +110,8 @@ def importance_weights(importance, how, temperature=None, scenes=1):
     if how == "softmax":
         return torch.softmax(importance / temperature, dim=0) * n
     if how == "standardized":
-        spread = importance.std(unbiased=False)
-        z = (importance - importance.mean()) / spread if spread > 0 else torch.zeros_like(importance)
+        # equal importances give z = 0 (ones) through the clamp, without a device sync on the spread
+        z = (importance - importance.mean()) / importance.std(unbiased=False).clamp_min(1e-12)
         return torch.softmax(z, dim=0) * n
     return torch.full_like(importance, float(scenes if how == "as_run" else 1))
 
@@ -199,10 +199,9 @@ class LocalGraphDistiller(Distiller):
         centres, weights = [], []
         for group in scenes:
             members = torch.nonzero(groups == group).squeeze(1)
-            n = self.centres[pair].of(len(members))
-            top = importance[members].topk(n).indices
-            centres.append(members[top])
-            weights.append(importance_weights(importance[members][top], self.reweight, self.temperature, len(scenes)))
+            top = importance[members].topk(self.centres[pair].of(len(members)))
+            centres.append(members[top.indices])
+            weights.append(importance_weights(top.values, self.reweight, self.temperature, len(scenes)))
         centres, weights = torch.cat(centres), torch.cat(weights)
         k = self.neighbours[pair].of(round(len(groups) / len(scenes)))
         return centres, weights, knn_within_groups(teacher_rows, groups, k, centres, self.chunk_size)
