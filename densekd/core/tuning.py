@@ -215,6 +215,37 @@ def tuning_table(protocol, out):
     return markdown_table(rows, ["setting", f"{protocol.metric} (tuning split, seed {TUNING_SEED})", "chosen"])
 
 
+def validated_scores(work_dirs, metric):
+    """``{seed: the tuning split's score}`` of the finished runs among ``{seed: work dir}``: each run's last
+    validation (``val_dataloader``), which report runs record too."""
+    scores = {}
+    for seed, work_dir in work_dirs.items():
+        result = read_result(work_dir, tested=False)
+        value = result and (result[1].get("val_metrics") or {}).get(metric)
+        if value is not None:
+            scores[seed] = value
+    return scores
+
+
+def choice_check(protocol, out, seeds, digits=2):
+    """Does the grid's one-seed choice hold over more seeds? The tuned and the paper's setting on the tuning split
+    over the report seeds (the report runs' own last validations: the report split is not read), paired. ``""``
+    while the tuned setting is the paper's or no seed has both runs."""
+    scores = tuning_scores(protocol, out)
+    if not scores or (best := best_setting(protocol, out, scores)) == protocol.paper:
+        return ""
+    arms = {f"{setting.name}{label}": validated_scores(report_dirs(out, setting.slug, seeds), protocol.metric)
+            for setting, label in ((protocol.paper, " (paper)"), (best, " (tuned)"))}
+    common = set.intersection(*(set(runs) for runs in arms.values()))
+    if not common:
+        return ""
+    arms = {name: {s: {protocol.metric: runs[s]} for s in sorted(common)} for name, runs in arms.items()}
+    paper = next(iter(arms))
+    return (f"Does the grid's choice (seed {TUNING_SEED}) hold over seeds {sorted(common)}? Both settings on the "
+            f"tuning split, each report run's last validation:\n\n"
+            f"{comparison_table(arms, paper, [protocol.metric], digits)}")
+
+
 def protocol_arms(protocol, out, seeds, name):
     """``{arm name: {seed: work dir}}`` of ``name`` at the paper's setting and at the tuned one (no runs while no
     tuning run has finished: its row then says so, and the paper's row stands on its own)."""
@@ -253,7 +284,9 @@ def tuning_report(protocol, out, seeds, name="distilled"):
     if not all(arms.values()):
         raise InvalidValue(f"no seed finished in every arm (logs: {out}/logs): nothing to compare yet. {note}")
     note = f"\n\n{note}" if note else ""
+    check = choice_check(protocol, out, seeds)
     text = (f"Tuning split ({protocol.config}):\n\n{tuning_table(protocol, out)}\n\n"
+            + (f"{check}\n\n" if check else "") +
             f"Report split, {len(next(iter(arms.values())))} seeds:\n\n"
             f"{comparison_table(arms, STUDENT_ALONE, [protocol.metric])}{note}\n")
     with open(os.path.join(out, "tuning.md"), "w") as f:

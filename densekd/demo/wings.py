@@ -14,7 +14,7 @@ from ..core.grad_shares import grad_share_table, plot_grad_shares, read_grad_sha
 from ..core.report import markdown_table
 from ..core.runner import Step, finished_metrics, read_result, schedule_options, train_and_test
 from ..core.training_log import CONVERGENCE_COLUMNS, convergence_row, plot_val_curves, val_curve
-from ..core.tuning import arm_steps, load_protocol, paired_arms, protocol_arms, report_dir, tuning_steps, tuning_table
+from ..core.tuning import arm_steps, choice_check, load_protocol, paired_arms, protocol_arms, report_dir, tuning_steps, tuning_table
 from ..data.manifest import read_json_or_none
 
 
@@ -193,9 +193,14 @@ def paired_report(spec, out, teacher_dir, plain, work_dirs, protocols, seeds):
         tuned.update(protocol_arms(protocol, os.path.join(out, run.work), seeds, run.name))
     table = paired_table((spec.teacher.name, finished_metrics({0: teacher_dir})), plain, work_dirs, spec.metrics,
                          spec.digits, tuned)
-    grids = "\n\n".join(f"{run.name}, the grid on the tuning split:\n\n{tuning_table(protocol, os.path.join(out, run.work))}"
-                        for run, protocol in protocols)
+    grids = "\n\n".join(grid_report(run, protocol, os.path.join(out, run.work), seeds) for run, protocol in protocols)
     return f"{spec.title}\n{table}\n{grids}\n\n{grad_share_report(spec, out, protocols, seeds)}"
+
+
+def grid_report(run, protocol, out, seeds):
+    """A distiller's grid on the tuning split and whether its choice holds over the report seeds there."""
+    check = choice_check(protocol, out, seeds)
+    return f"{run.name}, the grid on the tuning split:\n\n{tuning_table(protocol, out)}" + (f"\n\n{check}" if check else "")
 
 
 def paired_table(teacher, runs, work_dirs, metrics, digits, tuned=None):

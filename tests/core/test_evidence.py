@@ -9,7 +9,7 @@ import pytest
 from conftest import as_argv, load_tool, seg_options
 from densekd.core.errors import InvalidValue, UnknownKey
 from densekd.core.evidence import comparison_table, paired_difference
-from densekd.core.tuning import load_protocol, paired_arms
+from densekd.core.tuning import choice_check, load_protocol, paired_arms, report_dir, tuning_dir
 
 MIMIC = "configs/demo/deeplabv3_mimic_streets.py"
 
@@ -106,3 +106,29 @@ def test_a_diverged_run_is_named_and_its_seed_left_out_of_every_paired_arm(tmp_p
     assert arms == {"alone": {1: {"mIoU": 20.0}}, "method": {1: {"mIoU": 22.0}}, "ablation": {}}
     assert note == ("Seeds [2] did not finish in every arm and are left out. Diverged (training stopped at a NaN/inf "
                     "loss; no score): method (seed 2), ablation (seed 1).")
+
+
+def test_the_grids_choice_is_checked_over_the_report_seeds_on_the_tuning_split(tmp_path):
+    """Seed 0 picked loss weight 3 (tuning score 9 against 5); the report runs' own validations on the tuning split
+    say otherwise over seeds 1-3 (differences -2, -3, -1: mean -2, sd 1, half-width 4.302653 / sqrt(3) = 2.48)."""
+    protocol = load_protocol(MIMIC, {"distiller.loss_weight": [3.0]}, "mIoU")
+    paper, tuned = protocol.settings
+
+    def run(folder, miou, tested=None):
+        os.makedirs(folder)
+        json.dump({"iterations": 4, "val_iteration": 4, "val_metrics": {"mIoU": miou}},
+                  open(os.path.join(folder, "train_summary.json"), "w"))
+        if tested is not None:  # the report split: must not be what the check reads
+            json.dump({"mIoU": tested}, open(os.path.join(folder, "metrics.json"), "w"))
+
+    out = str(tmp_path)
+    run(tuning_dir(out, paper), 5.0)
+    assert choice_check(protocol, out, [1, 2, 3]) == ""  # the paper's setting leads: nothing to check
+    run(tuning_dir(out, tuned), 9.0)
+    assert choice_check(protocol, out, [1, 2, 3]) == ""  # no report run yet
+    for seed, (p, t) in {1: (6.0, 4.0), 2: (7.0, 4.0), 3: (5.0, 4.0)}.items():
+        run(report_dir(out, paper.slug, seed), p, tested=50.0)
+        run(report_dir(out, tuned.slug, seed), t, tested=99.0)
+    check = choice_check(protocol, out, [1, 2, 3, 4])  # seed 4 never ran: left out
+    assert "over seeds [1, 2, 3]?" in check
+    assert "| loss_weight=3.0 (tuned) | 1 2 3 | 4.00 ± 0.00 | -2.00 [-4.48, +0.48], no difference shown |" in check
