@@ -1,12 +1,13 @@
 """The tuning protocol, the same for every distiller (the plain mimic baseline too).
 
 1. A grid of at most six settings — the loss weight and one method-specific knob, the config's own (the
-   paper's) values always among them — each trained with one seed (``TUNING_SEED``) and ranked by the
-   tuning split (the run's last validation, ``val_dataloader``).
+   paper's) values always among them — each trained with one seed (``TUNING_SEED``; ``tuning.seeds`` or
+   ``--tuning-seeds`` give more, and the mean over them ranks) and ranked by the tuning split (the run's last
+   validation, ``val_dataloader``).
 2. The best setting and the paper's train with the report seeds and are tested once on the report split
    (``test_dataloader``), next to the student alone with the same seeds; the table pairs them seed by seed.
 
-The tuning runs are never tested on the report split, and the report seeds differ from the tuning seed.
+The tuning runs are never tested on the report split, and the report seeds differ from the tuning seeds.
 """
 import itertools
 import json
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from .config import config_value, load_config
 from .errors import InvalidValue, UnknownKey
-from .evidence import comparison_table
+from .evidence import comparison_table, mean_sd
 from .report import markdown_table
 from .runner import Step, diverged_seeds, finished_metrics, read_result, train_and_test, train_only
 
@@ -74,6 +75,11 @@ class Protocol:
     grid: tuple  # ((key, (values...)), ...)
     metric: str
     options: tuple = ()  # ((key, value), ...) as --cfg-options strings
+    seeds: tuple = (TUNING_SEED,)  # the tuning runs' seeds; the mean over them ranks the settings
+
+    @property
+    def seeds_label(self):
+        return f"seed{'s' if len(self.seeds) > 1 else ''} {' '.join(str(s) for s in self.seeds)}"
 
     @property
     def settings(self):
@@ -86,10 +92,11 @@ class Protocol:
         return self.settings[0]
 
 
-def load_protocol(config, grid=None, metric=None, cfg_options=None):
-    """The tuning protocol of ``config``: ``grid`` (``{key: [values]}``, e.g. from ``--grid``) and ``metric`` or
-    else the config's ``tuning = dict(grid={...}, metric=...)``. Keys must exist in the config; the config's own
-    value joins each key's list (first) when it is missing; at most ``MAX_SETTINGS`` settings."""
+def load_protocol(config, grid=None, metric=None, cfg_options=None, seeds=None):
+    """The tuning protocol of ``config``: ``grid`` (``{key: [values]}``, e.g. from ``--grid``), ``metric`` and the
+    tuning ``seeds``, or else the config's ``tuning = dict(grid={...}, metric=..., seeds=[...])`` (seeds: default
+    ``TUNING_SEED`` alone). Keys must exist in the config; the config's own value joins each key's list (first)
+    when it is missing; at most ``MAX_SETTINGS`` settings."""
     cfg = load_config(config, cfg_options)
     tuning = plain(cfg.get("tuning") or {})
     grid = plain(grid or tuning.get("grid") or {})
@@ -112,15 +119,19 @@ def load_protocol(config, grid=None, metric=None, cfg_options=None):
         sizes = " x ".join(str(len(v)) for _, v in keys)
         raise InvalidValue(f"the grid has {count} settings ({sizes}, the config's own values included); the "
                            f"protocol allows at most {MAX_SETTINGS}: drop values or keys")
+    seeds = tuple(int(s) for s in (seeds or tuning.get("seeds") or [TUNING_SEED]))
+    if len(set(seeds)) != len(seeds):
+        raise InvalidValue(f"tuning seeds {list(seeds)} repeat a seed: give distinct ones, e.g. --tuning-seeds 0 6 7")
     options = {k: as_option(v) for k, v in (cfg_options or {}).items()}
     max_iters, interval = cfg.train_cfg.max_iters, cfg.train_cfg.get("val_interval", cfg.train_cfg.max_iters)
     if max_iters % interval:  # settings are ranked by the trained model's score: validate at the last step
         options["train_cfg.val_interval"] = str(max_iters)
-    return Protocol(config, tuple(keys), metric, tuple(options.items()))
+    return Protocol(config, tuple(keys), metric, tuple(options.items()), seeds)
 
 
-def tuning_dir(out, setting):
-    return os.path.join(out, "tuning", setting.slug)
+def tuning_dir(out, setting, seed=TUNING_SEED):
+    """``out/tuning/<setting>``, with ``_seed<k>`` for a seed other than ``TUNING_SEED``."""
+    return os.path.join(out, "tuning", setting.slug + ("" if seed == TUNING_SEED else f"_seed{seed}"))
 
 
 def report_dir(out, arm, seed):
@@ -128,12 +139,16 @@ def report_dir(out, arm, seed):
 
 
 def tuning_steps(protocol, out, label, after=(), seconds=60.0):
-    """One step per setting: train with ``TUNING_SEED``, validated on the tuning split, never tested."""
-    return [Step(f"{label}: tuning {setting.name}",
-                 lambda tool, s=setting: train_only(tool, protocol.config, tuning_dir(out, s), TUNING_SEED,
-                                                    options_list(protocol, s)),
-                 after=after, seconds=seconds, log=os.path.join(out, "logs", f"tuning_{setting.slug}.log"))
-            for setting in protocol.settings]
+    """One step per setting and tuning seed: trained, validated on the tuning split, never tested."""
+    steps = []
+    for seed in protocol.seeds:
+        for setting in protocol.settings:
+            folder = os.path.basename(tuning_dir(out, setting, seed))
+            steps.append(Step(f"{label}: tuning {setting.name}" + (f" (seed {seed})" if len(protocol.seeds) > 1 else ""),
+                              lambda tool, s=setting, k=seed: train_only(tool, protocol.config, tuning_dir(out, s, k), k,
+                                                                         options_list(protocol, s)),
+                              after=after, seconds=seconds, log=os.path.join(out, "logs", f"tuning_{folder}.log")))
+    return steps
 
 
 def options_list(protocol, setting, extra=()):
@@ -142,25 +157,36 @@ def options_list(protocol, setting, extra=()):
     return [f"{k}={v}" for k, v in options.items()]
 
 
-def tuning_scores(protocol, out):
-    """``{setting: score on the tuning split}`` of the finished tuning runs; a missing metric is refused,
-    naming the ones the runs have."""
+def tuning_run_score(protocol, work_dir):
+    """A tuning run's score on the tuning split; ``None`` when it did not finish, diverged or never validated (it
+    cannot win). A missing metric is refused, naming the ones the run has."""
+    result = read_result(work_dir, tested=False)
+    if result is None or not result[1].get("val_metrics"):
+        return None
+    metrics, summary = result[1]["val_metrics"], result[1]
+    if summary["val_iteration"] != summary["iterations"]:
+        raise InvalidValue(f"tuning run {work_dir} last validated at step {summary['val_iteration']} of "
+                           f"{summary['iterations']}: settings are ranked by the final model — make "
+                           "train_cfg.val_interval divide max_iters")
+    if protocol.metric not in metrics:
+        raise UnknownKey(f"tuning metric {protocol.metric!r} is not among the tuning split's results of "
+                         f"{protocol.config} ({', '.join(sorted(metrics))}): set tuning.metric or --metric")
+    return metrics[protocol.metric]
+
+
+def tuning_seed_scores(protocol, out):
+    """``{setting: [score of each tuning seed]}`` of the settings whose every tuning run finished with a score."""
     scores = {}
     for setting in protocol.settings:
-        result = read_result(tuning_dir(out, setting), tested=False)
-        if result is None or not result[1].get("val_metrics"):
-            continue  # did not finish, diverged or never validated: it cannot win
-        metrics, summary = result[1]["val_metrics"], result[1]
-        if summary["val_iteration"] != summary["iterations"]:
-            raise InvalidValue(f"tuning run {tuning_dir(out, setting)} last validated at step {summary['val_iteration']}"
-                               f" of {summary['iterations']}: settings are ranked by the final model — make "
-                               "train_cfg.val_interval divide max_iters")
-        if protocol.metric not in metrics:
-            raise UnknownKey(f"tuning metric {protocol.metric!r} is not among the tuning split's results of "
-                             f"{protocol.config} ({', '.join(sorted(metrics))}): set tuning.metric or --metric")
-        if metrics[protocol.metric] is not None:
-            scores[setting] = metrics[protocol.metric]
+        values = [tuning_run_score(protocol, tuning_dir(out, setting, seed)) for seed in protocol.seeds]
+        if None not in values:
+            scores[setting] = values
     return scores
+
+
+def tuning_scores(protocol, out):
+    """``{setting: its mean score on the tuning split over the tuning seeds}``, for the settings that finished."""
+    return {setting: sum(values) / len(values) for setting, values in tuning_seed_scores(protocol, out).items()}
 
 
 def best_setting(protocol, out, scores=None):
@@ -177,6 +203,9 @@ def arm_steps(protocol, out, label, seeds, student_alone=False, after=(), second
     """Steps of the report runs: the paper's setting and the tuned one over ``seeds`` (the tuned one once the
     tuning steps are done; it reuses the paper's runs when they are the same setting) and, with
     ``student_alone``, the student alone (the same config and options, ``teacher=None``)."""
+    if set(seeds) & set(protocol.seeds):
+        raise InvalidValue(f"report seeds {list(seeds)} overlap the tuning seeds {list(protocol.seeds)}: the report "
+                           "runs need seeds the grid never trained with — change --seeds or --tuning-seeds")
     tuning = [step.name for step in tuning_steps(protocol, out, label)]  # the tuned runs wait for them
     alone = options_list(protocol, Setting(()), extra={"teacher": "None"})
     steps = []
@@ -207,12 +236,13 @@ def report_dirs(out, arm, seeds):
 
 def tuning_table(protocol, out):
     """The grid on the tuning split: each setting's score, the paper's and the chosen one marked."""
-    scores = tuning_scores(protocol, out)
-    best = best_setting(protocol, out, scores) if scores else None
+    seed_scores = tuning_seed_scores(protocol, out)
+    best = best_setting(protocol, out) if seed_scores else None
+    column = f"{protocol.metric} (tuning split, {protocol.seeds_label})"
     rows = [{"setting": s.name + (" (paper)" if s == protocol.paper else ""),
-             f"{protocol.metric} (tuning split, seed {TUNING_SEED})": scores.get(s, "did not finish"),
+             column: mean_sd(seed_scores[s], 3) if s in seed_scores else "did not finish",
              "chosen": "yes" if s == best else ""} for s in protocol.settings]
-    return markdown_table(rows, ["setting", f"{protocol.metric} (tuning split, seed {TUNING_SEED})", "chosen"])
+    return markdown_table(rows, ["setting", column, "chosen"])
 
 
 def validated_scores(work_dirs, metric):
@@ -241,7 +271,7 @@ def choice_check(protocol, out, seeds, digits=2):
         return ""
     arms = {name: {s: {protocol.metric: runs[s]} for s in sorted(common)} for name, runs in arms.items()}
     paper = next(iter(arms))
-    return (f"Does the grid's choice (seed {TUNING_SEED}) hold over seeds {sorted(common)}? Both settings on the "
+    return (f"Does the grid's choice ({protocol.seeds_label}) hold over seeds {sorted(common)}? Both settings on the "
             f"tuning split, each report run's last validation:\n\n"
             f"{comparison_table(arms, paper, [protocol.metric], digits)}")
 

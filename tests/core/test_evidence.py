@@ -9,7 +9,8 @@ import pytest
 from conftest import as_argv, load_tool, seg_options
 from densekd.core.errors import InvalidValue, UnknownKey
 from densekd.core.evidence import comparison_table, paired_difference
-from densekd.core.tuning import choice_check, load_protocol, paired_arms, report_dir, tuning_dir
+from densekd.core.tuning import (arm_steps, best_setting, choice_check, load_protocol, paired_arms, report_dir,
+                                  tuning_dir, tuning_scores, tuning_steps, tuning_table)
 
 MIMIC = "configs/demo/deeplabv3_mimic_streets.py"
 
@@ -132,3 +133,34 @@ def test_the_grids_choice_is_checked_over_the_report_seeds_on_the_tuning_split(t
     check = choice_check(protocol, out, [1, 2, 3, 4])  # seed 4 never ran: left out
     assert "over seeds [1, 2, 3]?" in check
     assert "| loss_weight=3.0 (tuned) | 1 2 3 | 4.00 ± 0.00 | -2.00 [-4.48, +0.48], no difference shown |" in check
+
+
+def test_several_tuning_seeds_rank_by_their_mean(tmp_path):
+    """Seed 0 alone would pick weight 3 (10 against 5); over seeds 0 and 6 the paper's weight leads (7 against 6)."""
+    protocol = load_protocol(MIMIC, {"distiller.loss_weight": [3.0]}, "mIoU", seeds=[0, 6])
+    paper, tuned = protocol.settings
+    assert [s.name for s in tuning_steps(protocol, str(tmp_path), "mimic")] == [
+        "mimic: tuning loss_weight=1.0 (seed 0)", "mimic: tuning loss_weight=3.0 (seed 0)",
+        "mimic: tuning loss_weight=1.0 (seed 6)", "mimic: tuning loss_weight=3.0 (seed 6)"]
+    for setting, seed, miou in ((paper, 0, 5.0), (paper, 6, 9.0), (tuned, 0, 10.0)):
+        folder = tuning_dir(str(tmp_path), setting, seed)
+        os.makedirs(folder)
+        json.dump({"iterations": 4, "val_iteration": 4, "val_metrics": {"mIoU": miou}},
+                  open(os.path.join(folder, "train_summary.json"), "w"))
+    assert tuning_scores(protocol, str(tmp_path)) == {paper: 7.0}  # weight 3 lacks seed 6: it cannot win yet
+    folder = tuning_dir(str(tmp_path), tuned, 6)
+    os.makedirs(folder)
+    json.dump({"iterations": 4, "val_iteration": 4, "val_metrics": {"mIoU": 2.0}},
+              open(os.path.join(folder, "train_summary.json"), "w"))
+    assert best_setting(protocol, str(tmp_path)) == paper
+    assert "| loss_weight=3.0 | 6.000 ± 5.657 |  |" in tuning_table(protocol, str(tmp_path))
+    assert "(tuning split, seeds 0 6)" in tuning_table(protocol, str(tmp_path))
+
+
+def test_tuning_seeds_are_distinct_and_apart_from_the_report_seeds():
+    with pytest.raises(InvalidValue, match="repeat a seed"):
+        load_protocol(MIMIC, {"distiller.loss_weight": [3.0]}, "mIoU", seeds=[0, 0])
+    protocol = load_protocol(MIMIC, {"distiller.loss_weight": [3.0]}, "mIoU", seeds=[0, 1])
+    with pytest.raises(InvalidValue) as err:
+        arm_steps(protocol, "out", "mimic", [1, 2, 3])
+    assert "\n" not in str(err.value) and "overlap the tuning seeds [0, 1]" in str(err.value)
