@@ -193,13 +193,14 @@ def paired_report(spec, out, teacher_dir, plain, work_dirs, protocols, seeds):
         tuned.update(protocol_arms(protocol, os.path.join(out, run.work), seeds, run.name))
     table = paired_table((spec.teacher.name, finished_metrics({0: teacher_dir})), plain, work_dirs, spec.metrics,
                          spec.digits, tuned)
-    grids = "\n\n".join(grid_report(run, protocol, os.path.join(out, run.work), seeds) for run, protocol in protocols)
+    grids = "\n\n".join(grid_report(run, protocol, os.path.join(out, run.work), seeds, spec.digits)
+                        for run, protocol in protocols)
     return f"{spec.title}\n{table}\n{grids}\n\n{grad_share_report(spec, out, protocols, seeds)}"
 
 
-def grid_report(run, protocol, out, seeds):
+def grid_report(run, protocol, out, seeds, digits):
     """A distiller's grid on the tuning split and whether its choice holds over the report seeds there."""
-    check = choice_check(protocol, out, seeds)
+    check = choice_check(protocol, out, seeds, digits)
     return f"{run.name}, the grid on the tuning split:\n\n{tuning_table(protocol, out)}" + (f"\n\n{check}" if check else "")
 
 
