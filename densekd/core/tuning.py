@@ -157,9 +157,9 @@ def options_list(protocol, setting, extra=()):
     return [f"{k}={v}" for k, v in options.items()]
 
 
-def tuning_run_score(protocol, work_dir):
-    """A tuning run's score on the tuning split; ``None`` when it did not finish, diverged or never validated (it
-    cannot win). A missing metric is refused, naming the ones the run has."""
+def validated_score(protocol, work_dir):
+    """A run's score on the tuning split at its last step (tuning and report runs alike); ``None`` when it did not
+    finish, diverged or never validated (it cannot win). A missing metric is refused, naming the ones the run has."""
     result = read_result(work_dir, tested=False)
     if result is None or not result[1].get("val_metrics"):
         return None
@@ -178,15 +178,17 @@ def tuning_seed_scores(protocol, out):
     """``{setting: [score of each tuning seed]}`` of the settings whose every tuning run finished with a score."""
     scores = {}
     for setting in protocol.settings:
-        values = [tuning_run_score(protocol, tuning_dir(out, setting, seed)) for seed in protocol.seeds]
+        values = [validated_score(protocol, tuning_dir(out, setting, seed)) for seed in protocol.seeds]
         if None not in values:
             scores[setting] = values
     return scores
 
 
-def tuning_scores(protocol, out):
-    """``{setting: its mean score on the tuning split over the tuning seeds}``, for the settings that finished."""
-    return {setting: sum(values) / len(values) for setting, values in tuning_seed_scores(protocol, out).items()}
+def tuning_scores(protocol, out, seed_scores=None):
+    """``{setting: its mean score on the tuning split over the tuning seeds}``, for the settings that finished.
+    ``seed_scores``: :func:`tuning_seed_scores`, when already read."""
+    seed_scores = tuning_seed_scores(protocol, out) if seed_scores is None else seed_scores
+    return {setting: sum(values) / len(values) for setting, values in seed_scores.items()}
 
 
 def best_setting(protocol, out, scores=None):
@@ -237,24 +239,12 @@ def report_dirs(out, arm, seeds):
 def tuning_table(protocol, out):
     """The grid on the tuning split: each setting's score, the paper's and the chosen one marked."""
     seed_scores = tuning_seed_scores(protocol, out)
-    best = best_setting(protocol, out) if seed_scores else None
+    best = best_setting(protocol, out, tuning_scores(protocol, out, seed_scores)) if seed_scores else None
     column = f"{protocol.metric} (tuning split, {protocol.seeds_label})"
     rows = [{"setting": s.name + (" (paper)" if s == protocol.paper else ""),
              column: mean_sd(seed_scores[s], 3) if s in seed_scores else "did not finish",
              "chosen": "yes" if s == best else ""} for s in protocol.settings]
     return markdown_table(rows, ["setting", column, "chosen"])
-
-
-def validated_scores(work_dirs, metric):
-    """``{seed: the tuning split's score}`` of the finished runs among ``{seed: work dir}``: each run's last
-    validation (``val_dataloader``), which report runs record too."""
-    scores = {}
-    for seed, work_dir in work_dirs.items():
-        result = read_result(work_dir, tested=False)
-        value = result and (result[1].get("val_metrics") or {}).get(metric)
-        if value is not None:
-            scores[seed] = value
-    return scores
 
 
 def choice_check(protocol, out, seeds, digits=2):
@@ -264,7 +254,9 @@ def choice_check(protocol, out, seeds, digits=2):
     scores = tuning_scores(protocol, out)
     if not scores or (best := best_setting(protocol, out, scores)) == protocol.paper:
         return ""
-    arms = {f"{setting.name}{label}": validated_scores(report_dirs(out, setting.slug, seeds), protocol.metric)
+    arms = {f"{setting.name}{label}": {seed: score for seed in seeds
+                                        if (score := validated_score(protocol, report_dir(out, setting.slug, seed)))
+                                        is not None}
             for setting, label in ((protocol.paper, " (paper)"), (best, " (tuned)"))}
     common = set.intersection(*(set(runs) for runs in arms.values()))
     if not common:
