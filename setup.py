@@ -15,6 +15,7 @@ setup(
         "torchmetrics",
         "open_clip_torch",
         "safetensors",
+        "filelock",  # also a dependency of torch
         "faster-coco-eval",
         "pycocotools",
         "scipy",

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from filelock import FileLock
+
 try:
     import densekd  # noqa: F401
 except ImportError:  # running from a checkout that is not pip-installed
@@ -133,8 +135,10 @@ MAKERS = {"shapes": make_shapes, "cityscapes": make_cityscapes, "kitti": make_ki
 
 def main(argv=None):
     args = parse_args(argv)
+    # Two wings of the demo may make the same dataset at once: the second waits, then finds it up to date.
     try:
-        return MAKERS[args.dataset](args)
+        with FileLock(f"{args.out.rstrip('/')}.lock"):
+            return MAKERS[args.dataset](args)
     except ValueError as err:
         sys.exit(f"make_demo_data: {err}")
 

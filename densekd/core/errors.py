@@ -39,3 +39,7 @@ class Diverged(DensekdError, FloatingPointError):
 
 class StepFailed(DensekdError, RuntimeError):
     """A step that densekd runs (a worker, a cache shard) failed; the message names how to rerun it."""
+
+
+class InUse(DensekdError, RuntimeError):
+    """A folder that another process is writing to (a training's work dir)."""

@@ -8,8 +8,9 @@ import torch
 
 from conftest import MIMIC_CFG, as_argv, data_options, load_tool
 from densekd.core.config import load_config
-from densekd.core.errors import DensekdError
+from densekd.core.errors import DensekdError, InUse
 from densekd.core.trainer import build_trainer
+from densekd.core.training import work_dir_lock
 from densekd.core.distiller import FeatureMimicDistiller
 from densekd.core.registry import MODELS, build
 
@@ -92,6 +93,19 @@ def test_missing_teacher_checkpoint_says_how_to_train_it(shapes_root, tmp_path):
     with pytest.raises(FileNotFoundError, match="work_dirs/missing/last.ckpt") as err:
         train_tool.main([MIMIC_CFG, "--work-dir", str(tmp_path), *as_argv(options)])
     assert "python tools/train.py configs/demo/faster_rcnn_teacher_shapes.py" in str(err.value)
+
+
+def test_a_second_training_into_a_work_dir_in_use_is_refused_before_writing(tmp_path, monkeypatch):
+    for key in ("LOCAL_RANK", "RANK", "SLURM_PROCID"):  # not a distributed launch's process
+        monkeypatch.delenv(key, raising=False)
+    work_dir = tmp_path / "run"
+    work_dir.mkdir()
+    with work_dir_lock(str(work_dir)):  # the first training
+        with pytest.raises(InUse, match=f"another training is writing to {work_dir} .*another --work-dir"):
+            train_tool.main([MIMIC_CFG, "--work-dir", str(work_dir)])
+    assert sorted(p.name for p in work_dir.iterdir()) == [".train.lock"]  # nothing written, not even config.py
+    with work_dir_lock(str(work_dir)):  # released when the first one ended
+        pass
 
 
 def test_different_widths_without_adapter(shapes_root, teacher_ckpt, tmp_path):
