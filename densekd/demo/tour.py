@@ -7,10 +7,10 @@ import time
 from ..core.errors import DensekdError, InvalidValue
 from ..core.tuning import REPORT_SEEDS
 from ..core.runner import clock, run_steps
-from .wings import DETECTION, LIDAR, SEGMENTATION, open_vocabulary_plan, wing_plan
+from .wings import DETECTION, LIDAR, SECOND, SEGMENTATION, open_vocabulary_plan, wing_plan
 
-WINGS = ("seg", "lidar", "ov", "det")
-FIRST_LOOK = ("seg", "lidar", "ov")  # the foundation's detection demo runs with --full (or --wings det)
+WINGS = ("seg", "lidar", "ov", "det", "second")
+FIRST_LOOK = ("seg", "lidar", "ov")  # the detection demo and the SECOND pair run with --full (or --wings det second)
 FIRST_LOOK_SCALE = 0.4  # of each config's schedule: the first look fits in 45 minutes on 2 cores
 
 
@@ -82,7 +82,8 @@ def main(argv=None):
     check_schedule(args.out, args.schedule_scale)
     plan = (args.out, args.seeds, args.ablation_seeds, args.full, args.schedule_scale)
     plans = {"seg": lambda: wing_plan(SEGMENTATION, *plan), "lidar": lambda: wing_plan(LIDAR, *plan),
-             "ov": lambda: open_vocabulary_plan(*plan), "det": lambda: wing_plan(DETECTION, *plan)}
+             "ov": lambda: open_vocabulary_plan(*plan), "det": lambda: wing_plan(DETECTION, *plan),
+             "second": lambda: wing_plan(SECOND, *plan)}
     wings = [plans[name]() for name in WINGS if name in args.wings]
     steps = [step for wing in wings for step in wing.steps]
     if args.only:

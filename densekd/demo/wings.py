@@ -313,6 +313,22 @@ LIDAR = WingSpec(
         "mean BEV": "Overall_BEV_AP40_moderate", "mean 3D": "Overall_3D_AP40_moderate"}.items()},
     digits=1, picture=("bev", report_scans()))
 
+# The same scenes, with spconv's sparse convolutions: PointDistiller as the reference ran SECOND (both BEV stages,
+# no reweighting); not in the first look (its teacher alone takes about 45 minutes).
+SECOND = WingSpec(
+    "second", "3D detection, PointDistiller on SECOND (synthetic LiDAR scenes, report split, KITTI AP40 moderate, "
+              "strict IoU; mean = Car / Pedestrian / Cyclist):",
+    LIDAR.data,
+    Run("teacher (SECOND, widths / 2, 2400 iterations)", "configs/demo/second_teacher_lidar.py", "second_teacher",
+        distilled=False, seconds=2700),
+    [Run("student alone (SECOND, widths / 8)", "configs/demo/second_student_lidar.py", "second_student_lidar",
+         distilled=False, seconds=700),
+     Run("student + BEV feature mimic (MSE)", "configs/demo/second_mimic_lidar.py", "second_mimic_lidar",
+         headline=False, tuned=True, seconds=950),
+     Run("student + PointDistiller", "configs/demo/second_pointdistiller_lidar.py", "second_pointdistiller_lidar",
+         tuned=True, seconds=1000)],
+    LIDAR.metrics, digits=1, picture=("bev", report_scans()))
+
 DETECTION = WingSpec(
     "det", "Detection, the foundation's demo (shapes, report split, COCO bbox metrics by mmdet's CocoMetric):",
     ["--out", "data/shapes"],

@@ -12,7 +12,7 @@ from densekd.core.config import DictAction, load_config
 from densekd.core.errors import InvalidValue, StepFailed
 from densekd.core.runner import Step, ToolRunner, critical_paths, run_steps, schedule_options
 from densekd.demo.tour import check_schedule, only_steps, parse_args
-from densekd.demo.wings import LIDAR, SEGMENTATION, open_vocabulary_plan, wing_plan
+from densekd.demo.wings import LIDAR, SECOND, SEGMENTATION, open_vocabulary_plan, wing_plan
 
 
 def test_steps_run_after_what_they_need_at_most_jobs_at_a_time_and_a_failure_skips_only_its_dependents():
@@ -110,14 +110,16 @@ def test_every_run_of_the_plans_passes_the_strict_override_check(tmp_path, full)
     seed = 1 if full else 0  # --full: a report seed, apart from the grid's tuning seed 0
     wings = [wing_plan(SEGMENTATION, out, [seed], [seed] if full else [], full, 1 if full else 0.5),
              wing_plan(LIDAR, out, [seed], [seed] if full else [], full, 1 if full else 0.5),
+             wing_plan(SECOND, out, [seed], [seed] if full else [], full, 1 if full else 0.5),
              open_vocabulary_plan(out, [seed], [seed] if full else [], full, 1 if full else 0.5)]
     steps = [step for wing in wings for step in wing.steps]
     names = {step.name for step in steps}
     assert all(dep in names for step in steps for dep in step.after)
     trainings = [s for s in steps if "(seed" in s.name or ": tuning " in s.name]
-    # students; teachers are trained once. --full: seg and 3D: the student alone, 2 tuned distillers (paper and
-    # tuned rows, grids of 5 and 6 settings) and the ablations (2 and 1); ov: baseline, OADP and 2 ablations
-    assert len(trainings) == (2 + 2 + 2 if not full else (1 + 4 + 11 + 2) + (1 + 4 + 11 + 1) + 4)
+    # students; teachers are trained once. --full: seg, PointPillars and SECOND: the student alone, 2 tuned
+    # distillers (paper and tuned rows, grids of 5 and 6, 5 and 6, 6 and 6 settings) and the ablations (2, 1 and
+    # 0); ov: baseline, OADP and 2 ablations
+    assert len(trainings) == (2 + 2 + 2 + 2 if not full else (1 + 4 + 11 + 2) + (1 + 4 + 11 + 1) + (1 + 4 + 12) + 4)
     if full:  # the tuned rows train the best setting on the tuning split: make loss weight 3 win there
         best = tmp_path / "deeplabv3_mimic_streets" / "tuning" / "loss_weight-3.0"
         best.mkdir(parents=True)
@@ -129,8 +131,9 @@ def test_every_run_of_the_plans_passes_the_strict_override_check(tmp_path, full)
                 continue  # their grids did not run here
             step.action(recording_tool(calls))
     trained = [args for script, args in calls if script == "tools/train.py"]
-    # + the seg and 3D teachers and the RPN; --full: 3 tuned rows skipped, and the best mimic grid point had finished
-    assert len(trained) == len(trainings) + 3 - (4 if full else 0)
+    # + the seg and two 3D teachers and the RPN; --full: 5 tuned rows skipped, and the best mimic grid point had
+    # finished
+    assert len(trained) == len(trainings) + 4 - (6 if full else 0)
     if full:
         assert any("distiller.loss_weight=3.0" in args and args[2].endswith("report/loss_weight-3.0/seed1")
                    for args in trained)
