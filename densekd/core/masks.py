@@ -12,7 +12,8 @@ __all__ = ["boxes_to_mask", "LearnableSelectionMasks", "mask_statistics", "pop_m
 
 FLAT_STD = 1e-3  # a mask varying less than this over its positions (channels) weights them alike: selects nothing
 SATURATED = 1e-3  # a mask value this close to 0 or 1 sits in the sigmoid's flat tail, where no gradient moves it
-MOSTLY_FLAT = 0.5  # the share of flat masks from which training warns that the masks have collapsed
+DUPLICATE_R = 0.95  # a mask correlating above this with an earlier one (over positions) selects what that one does
+MOSTLY = 0.5  # the share of flat (or duplicate) masks from which training warns that the masks have collapsed
 
 
 def boxes_to_mask(boxes, image_size, grid_size):
@@ -90,14 +91,23 @@ class LearnableSelectionMasks(nn.Module):
 
 
 def mask_statistics(masks):
-    """Whether masks (N, M, ...) in [0, 1] still select anything: ``std``, each mask's standard deviation over its
-    positions (or channels), averaged; ``flat_share``, the share of masks with std < FLAT_STD; ``saturated_share``,
-    the share whose every value lies within SATURATED of 0 or 1. Tensors, so logging them does not wait for the
-    device."""
+    """Whether masks (N, M, ...) in [0, 1] still select anything, and different things: ``std``, each mask's standard
+    deviation over its positions (or channels), averaged; ``flat_share``, the share of masks with std < FLAT_STD;
+    ``saturated_share``, the share whose every value lies within SATURATED of 0 or 1; ``duplicate_share``, the share
+    of varying masks whose Pearson correlation over positions with an earlier varying mask of the same input exceeds
+    DUPLICATE_R (M masks with duplicate share d act as about M (1 - d) masks). Tensors, so logging them does not wait
+    for the device."""
     flat = masks.detach().float().flatten(2)  # (N, M, L)
     std = flat.std(-1, unbiased=False)
     saturated = (torch.minimum(flat, 1 - flat) < SATURATED).all(-1)
-    return dict(std=std.mean(), flat_share=(std < FLAT_STD).float().mean(), saturated_share=saturated.float().mean())
+    varying = std >= FLAT_STD
+    centred = flat - flat.mean(-1, keepdim=True)
+    unit = centred / centred.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(centred.dtype).tiny)
+    correlation = unit @ unit.transpose(1, 2)  # (N, M, M)
+    earlier = torch.ones_like(correlation[0], dtype=torch.bool).tril(-1)
+    duplicate = ((correlation > DUPLICATE_R) & earlier & varying[:, None, :]).any(-1) & varying
+    return dict(std=std.mean(), flat_share=(~varying).float().mean(), saturated_share=saturated.float().mean(),
+                duplicate_share=duplicate.float().mean())
 
 
 def pop_mask_statistics(module):
@@ -109,10 +119,15 @@ def pop_mask_statistics(module):
 
 
 def collapse_warning(name, statistics, step):
-    """A one-line warning when most of ``name``'s masks have gone flat, else ``None``."""
-    share = float(statistics["flat_share"])
-    if share <= MOSTLY_FLAT:
-        return None
-    return (f"masks '{name}' have collapsed at step {step}: {share:.0%} of them are flat (std over their positions "
-            f"< {FLAT_STD:g}; mean std {float(statistics['std']):.2g}), so they weight every position alike and no "
-            "longer adapt to the input; the course is logged as train/masks/*, docs/acam_kd.md says why it happens")
+    """A one-line warning when most of ``name``'s masks have gone flat, or duplicate one another, else ``None``."""
+    flat, duplicate = float(statistics["flat_share"]), float(statistics.get("duplicate_share", 0.0))
+    if flat > MOSTLY:
+        return (f"masks '{name}' have collapsed at step {step}: {flat:.0%} of them are flat (std over their positions "
+                f"< {FLAT_STD:g}; mean std {float(statistics['std']):.2g}), so they weight every position alike and "
+                "no longer adapt to the input; the course is logged as train/masks/*, docs/acam_kd.md says why it "
+                "happens")
+    if duplicate > MOSTLY:
+        return (f"masks '{name}' have collapsed at step {step}: {duplicate:.0%} of them duplicate another mask "
+                f"(correlation over positions > {DUPLICATE_R:g}), so they select one or a few patterns where each "
+                "was meant to select its own; the course is logged as train/masks/*, docs/acam_kd.md shows a case")
+    return None

@@ -377,7 +377,7 @@ class DistillModule(L.LightningModule):
         """Log the statistics of the distiller's learned masks (``train/masks/<module>/<statistic>``) and warn once
         per mask module, checked every MASK_CHECK_INTERVAL steps from that step on (at step 0 the attention of a
         fresh distiller is near uniform, and masks made from it are flat before anything is learnt), when most of
-        its masks have gone flat."""
+        its masks have gone flat or duplicate one another."""
         check = self.global_step > 0 and self.global_step % MASK_CHECK_INTERVAL == 0
         for name, stats in pop_mask_statistics(self.distiller).items():
             for key, value in stats.items():

@@ -95,6 +95,22 @@ def test_mask_statistics_by_hand():
     torch.testing.assert_close(stats["std"], torch.tensor((0.5 + math.sqrt(0.05)) / 3))
     torch.testing.assert_close(stats["flat_share"], torch.tensor(1 / 3))
     torch.testing.assert_close(stats["saturated_share"], torch.tensor(1 / 3))
+    # the binary and the soft mask correlate 0.2 / (1 x sqrt(0.2)) = 0.45: neither duplicates the other
+    torch.testing.assert_close(stats["duplicate_share"], torch.tensor(0.0))
+
+
+def test_duplicate_masks_by_hand():
+    # (N=2, M=4, L=4). Image 0: binary; the same pattern softened (r = 1: a duplicate); its complement (r = -1: it
+    # selects the other positions, not a duplicate); flat (never a duplicate). Image 1: four copies of one soft map
+    # (three duplicates), the last scaled to std 1e-4, which counts as flat, not as a duplicate.
+    soft = torch.tensor([0.2, 0.4, 0.6, 0.8])
+    masks = torch.stack([
+        torch.tensor([[0.0, 1.0, 0.0, 1.0], [0.1, 0.9, 0.1, 0.9], [1.0, 0.0, 1.0, 0.0], [0.5, 0.5, 0.5, 0.5]]),
+        torch.stack([soft, soft, soft, 0.5 + (soft - 0.5) * 1e-4 / soft.std(unbiased=False)]),
+    ])
+    stats = mask_statistics(masks)
+    torch.testing.assert_close(stats["duplicate_share"], torch.tensor((1 + 2) / 8))
+    torch.testing.assert_close(stats["flat_share"], torch.tensor(2 / 8))
 
 
 def test_the_masks_keep_running_statistics_in_training_only_and_reset_when_read():
@@ -112,10 +128,14 @@ def test_the_masks_keep_running_statistics_in_training_only_and_reset_when_read(
     assert pop_mask_statistics(nn.ModuleDict(dict(unit=module))) == {}
 
 
-def test_collapse_warning_once_most_masks_are_flat():
+def test_collapse_warning_once_most_masks_are_flat_or_duplicates():
     assert collapse_warning("pairs.0.spatial", dict(flat_share=0.5, std=0.1), 100) is None
     message = collapse_warning("pairs.0.spatial", dict(flat_share=0.9, std=1e-6), 100)
     assert message.startswith("masks 'pairs.0.spatial' have collapsed at step 100: 90% of them are flat")
+    assert "\n" not in message
+    assert collapse_warning("pairs.0.spatial", dict(flat_share=0.0, duplicate_share=0.5, std=0.4), 100) is None
+    message = collapse_warning("pairs.0.spatial", dict(flat_share=0.0, duplicate_share=0.9, std=0.4), 100)
+    assert message.startswith("masks 'pairs.0.spatial' have collapsed at step 100: 90% of them duplicate another")
     assert "\n" not in message
 
 
@@ -135,5 +155,6 @@ def test_training_logs_the_statistics_and_warns_once_per_mask_module(monkeypatch
         warned.append([str(w.message) for w in caught])
     assert len(warned[0]) == 1 and warned[1] == []  # once, not at every check
     assert warned[0][0].startswith("masks 'spatial' have collapsed at step 50: 100% of them are flat")
-    assert sorted(logged) == [f"train/masks/spatial/{k}" for k in ("flat_share", "saturated_share", "std")]
+    assert sorted(logged) == [f"train/masks/spatial/{k}" for k in ("duplicate_share", "flat_share",
+                                                                           "saturated_share", "std")]
     assert float(logged["train/masks/spatial/flat_share"]) == 1.0
