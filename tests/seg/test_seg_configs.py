@@ -80,8 +80,10 @@ def test_config_trains_two_iterations(config, street_root, seg_teacher_ckpt, tmp
         for kind in ("spatial", "channel"):
             stds = [float(r[f"train/masks/pairs.0.{kind}/std"]) for r in rows if r.get(f"train/masks/pairs.0.{kind}/std")]
             assert len(stds) == 2 and all(0 <= v <= 0.5 for v in stds), (kind, stds)
-            assert all(0 <= float(r[f"train/masks/pairs.0.{kind}/flat_share"]) <= 1
-                       for r in rows if r.get(f"train/masks/pairs.0.{kind}/flat_share"))
+            for share in ("flat_share", "duplicate_share"):
+                values = [float(r[f"train/masks/pairs.0.{kind}/{share}"]) for r in rows
+                          if r.get(f"train/masks/pairs.0.{kind}/{share}")]
+                assert len(values) == 2 and all(0 <= v <= 1 for v in values), (kind, share, values)
     if config in DISTILL_LOSSES:
         module = trainer.lightning_module
         assert module.teacher is not None and not module.teacher.training
