@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from densekd.core.registry import MODELS
+from .adapters import standardize_over_positions
 from .errors import InvalidValue
 
 __all__ = ["boxes_to_mask", "LearnableSelectionMasks", "mask_statistics", "pop_mask_statistics",
@@ -101,9 +102,8 @@ def mask_statistics(masks):
     std = flat.std(-1, unbiased=False)
     saturated = (torch.minimum(flat, 1 - flat) < SATURATED).all(-1)
     varying = std >= FLAT_STD
-    centred = flat - flat.mean(-1, keepdim=True)
-    unit = centred / centred.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(centred.dtype).tiny)
-    correlation = unit @ unit.transpose(1, 2)  # (N, M, M)
+    z = standardize_over_positions(flat, eps=torch.finfo(flat.dtype).tiny, dims=(-1,))
+    correlation = z @ z.transpose(1, 2) / flat.shape[-1]  # (N, M, M) Pearson
     earlier = torch.ones_like(correlation[0], dtype=torch.bool).tril(-1)
     duplicate = ((correlation > DUPLICATE_R) & earlier & varying[:, None, :]).any(-1) & varying
     return dict(std=std.mean(), flat_share=(~varying).float().mean(), saturated_share=saturated.float().mean(),
