@@ -3,13 +3,14 @@
 With the input width left as None the adapter uses a lazy layer, which learns its input width at the
 first forward; run one forward (e.g. on a dummy batch) before building the optimizer.
 """
+import torch
 import torch.nn.functional as F
 from torch import nn
 
 from densekd.core.registry import MODELS
 from .errors import InvalidValue
 
-__all__ = ["ConvAdapter", "LinearAdapter", "resize_like", "standardize_over_positions"]
+__all__ = ["ConvAdapter", "LinearAdapter", "resize_like", "standardize_over_positions", "whiten_over_positions"]
 
 
 def resize_like(student, teacher):
@@ -27,6 +28,21 @@ def standardize_over_positions(x, eps=1e-5, dims=(2, 3)):
     mean = x.mean(dim=dims, keepdim=True)
     var = x.var(dim=dims, unbiased=False, keepdim=True)
     return (x - mean) / (var + eps).sqrt()
+
+
+def whiten_over_positions(x, shrink=1e-3):
+    """Each image's map (N, C, H, W) with its channels decorrelated and of unit variance over its positions:
+    ``L^-1 (x - mean)`` with ``L L^T`` the channels' covariance over positions plus ``shrink`` times their mean
+    variance on the diagonal (a floor: directions weaker than that stay weak, so noise is not blown up). Where a
+    map's variance lies in one or two directions, standardising each channel leaves it there; whitening gives
+    every direction above the floor an equal share."""
+    n, c, h, w = x.shape
+    centred = x.flatten(2) - x.flatten(2).mean(-1, keepdim=True)  # (N, C, HW)
+    covariance = centred @ centred.transpose(1, 2) / (h * w)
+    floor = shrink * covariance.diagonal(dim1=1, dim2=2).mean(-1) + torch.finfo(x.dtype).tiny
+    covariance = covariance + floor[:, None, None] * torch.eye(c, dtype=x.dtype, device=x.device)
+    lower = torch.linalg.cholesky(covariance)
+    return torch.linalg.solve_triangular(lower, centred, upper=False).view(n, c, h, w)
 
 
 @MODELS.register_module()

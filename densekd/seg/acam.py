@@ -34,6 +34,12 @@ Choices where the paper leaves room (each is also in docs/acam_kd.md's fidelity 
   few hundred steps: the fused map grows a spatially constant part that drives every sigmoid into
   saturation, and the Dice loss is lowered more cheaply by pulling the masks' scales apart than by
   covering different places, so every spatial mask ends constant over the image (docs/acam_kd.md).
+- Option ``whiten_fused=True``: the spatial units read the fused map whitened over positions (channels
+  decorrelated as well as standardised, :func:`~densekd.core.adapters.whiten_over_positions`). The attention
+  concentrates the fused map's variance in one direction (on the segmentation demo 99.6 % in the top component
+  at initialisation, against 64 % for the teacher's logits), and standardising each channel leaves it there,
+  so 19 units can draw only one pattern and its complement; whitening hands every direction above a floor an
+  equal share.
 - ``L_div`` is the core's mean pairwise Dice (MasKD's form), on the spatial and on the channel
   masks, summed.
 - ``f_align`` is a 1x1 conv without norm (``adapter``); when the student's map is smaller (a
@@ -46,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from densekd.core.adapters import resize_like, standardize_over_positions
+from densekd.core.adapters import resize_like, standardize_over_positions, whiten_over_positions
 from densekd.core.distiller import Distiller
 from densekd.core.losses import dice_diversity_loss
 from densekd.core.masks import LearnableSelectionMasks
@@ -137,7 +143,7 @@ class ACAMDistiller(Distiller):
     def __init__(self, student_features, teacher_features, num_masks=19, query="teacher",
                  masks=("spatial", "channel"), alpha=1.0, lambda_div=1.0, kv_pool=1,
                  adapter=dict(type="ConvAdapter", kernel_size=1, norm=False), detach_masks=False,
-                 residual=False, standardize_fused=True, warmup_iters=0):
+                 residual=False, standardize_fused=True, whiten_fused=False, warmup_iters=0):
         masks = tuple(masks)
         if not masks or set(masks) - set(self.mask_kinds):
             raise InvalidValue(f"masks must be a non-empty subset of {self.mask_kinds}, got {masks!r}")
@@ -149,7 +155,10 @@ class ACAMDistiller(Distiller):
                                f"student and {len(self.teacher_features)} teacher paths")
         self.num_masks, self.query, self.masks = num_masks, query, masks
         self.kv_pool, self.adapter_cfg, self.detach_masks = kv_pool, adapter, detach_masks
-        self.residual, self.standardize_fused = residual, standardize_fused
+        if whiten_fused and not standardize_fused:
+            raise InvalidValue("whiten_fused=True decorrelates the standardised fused map: set standardize_fused=True "
+                               "with it, or whiten_fused=False for the published form")
+        self.residual, self.standardize_fused, self.whiten_fused = residual, standardize_fused, whiten_fused
         self.pairs = nn.ModuleList()  # per feature pair: align, fuse, mask units (filled by materialize)
 
     @staticmethod
@@ -184,8 +193,12 @@ class ACAMDistiller(Distiller):
     def level_masks(self, pair, teacher, aligned):
         """The fused map's masks: ``{'spatial': (N, M, H, W), 'channel': (N, M, C)}``."""
         fused = pair["fuse"](teacher, aligned)
-        inputs = {"spatial": standardize_over_positions(fused) if self.standardize_fused else fused,
-                  "channel": fused}  # standardised, every channel's mean over positions would be 0
+        spatial = fused
+        if self.whiten_fused:
+            spatial = whiten_over_positions(fused)
+        elif self.standardize_fused:
+            spatial = standardize_over_positions(fused)
+        inputs = {"spatial": spatial, "channel": fused}  # normalised, every channel's mean over positions would be 0
         return {kind: pair[kind](inputs[kind]) for kind in self.masks}
 
     def compute_losses(self, student_feats, teacher_feats, data):

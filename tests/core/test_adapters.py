@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from densekd.core.adapters import ConvAdapter, LinearAdapter
+from densekd.core.adapters import ConvAdapter, LinearAdapter, standardize_over_positions, whiten_over_positions
 from densekd.core.losses import mse_loss
 from densekd.core.registry import MODELS
 
@@ -71,3 +71,29 @@ def test_adapters_under_autocast(norm):
 def test_adapter_registry_build():
     adapter = MODELS.build(dict(type="ConvAdapter", out_channels=16, kernel_size=3))
     assert adapter(torch.randn(1, 4, 6, 6)).shape == (1, 16, 6, 6)
+
+
+def test_whiten_over_positions_decorrelates_channels_above_the_floor():
+    generator = torch.Generator().manual_seed(0)
+    sources = torch.randn(2, 4, 12, 10, generator=generator)
+    rotation = torch.linalg.qr(torch.randn(4, 4, generator=generator))[0]
+    mixing = rotation * torch.tensor([3.0, 2.0, 1.5, 1.0])  # correlated channels, well above the floor
+    mixed = torch.einsum("dc,nchw->ndhw", mixing, sources) + 5
+    weak = mixed[:, :1] * 2 + 1e-3 * torch.randn(2, 1, 12, 10, generator=generator)  # almost a copy of channel 0
+    white = whiten_over_positions(torch.cat([mixed, weak], 1))
+    flat = white.flatten(2)
+    assert flat.mean(-1).abs().max() < 1e-4
+    covariance = flat @ flat.transpose(1, 2) / flat.shape[-1]
+    torch.testing.assert_close(covariance[:, :4, :4], torch.eye(4).expand(2, 4, 4), atol=1e-2, rtol=0)
+    assert covariance[:, 4, 4].max() < 0.01  # a direction below the floor is not blown up to unit variance
+    # Cholesky whitening: the first channel is only standardised
+    torch.testing.assert_close(white[:, :1], standardize_over_positions(mixed[:, :1]), atol=1e-2, rtol=0)
+
+
+def test_whiten_over_positions_on_a_constant_map_is_zero_with_finite_gradients():
+    constant = torch.ones(1, 3, 4, 4, requires_grad=True)
+    white = whiten_over_positions(constant)
+    assert torch.equal(white, torch.zeros_like(white))
+    rank_one = (torch.arange(16.0).view(1, 1, 4, 4) * torch.tensor([1.0, -2.0, 0.5]).view(1, 3, 1, 1)).requires_grad_()
+    whiten_over_positions(rank_one).pow(3).sum().backward()
+    assert torch.isfinite(rank_one.grad).all()

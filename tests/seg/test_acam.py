@@ -7,7 +7,10 @@ import pytest
 import torch
 
 import densekd  # noqa: F401  (registration)
+from densekd.core.adapters import whiten_over_positions
+from densekd.core.errors import InvalidValue
 from densekd.core.losses import dice_diversity_loss
+from densekd.core.masks import mask_statistics
 from densekd.core.registry import build, use_scope
 from densekd.seg.acam import ACAMDistiller, StudentTeacherCrossAttention, masked_feature_loss
 
@@ -321,16 +324,16 @@ def test_residual_switch_adds_the_query_map():
 # Mask collapse: the published form against the standardised fused map (densekd's default)
 
 
-def spatial_mask_std_after_training(standardize_fused, steps=150):
+def spatial_masks_after_training(steps=150, num_masks=4, **options):
     """Distil a 3x3-conv student towards smooth teacher maps with ACAM-KD alone (Adam, everything trained, as
-    the paper trains it); return each spatial mask's std over positions at the end (N, M) and the squared error
-    between the teacher and the aligned student."""
+    the paper trains it); return the spatial masks at the end (N, M, H, W) and the squared error between the
+    teacher and the aligned student."""
     generator = torch.Generator().manual_seed(0)
     teacher = torch.nn.functional.avg_pool2d(torch.randn(2, 8, 16, 16, generator=generator), 3, 1, 1) * 3
     inputs = torch.randn(2, 4, 16, 16, generator=generator)
     torch.manual_seed(0)
     student = torch.nn.Conv2d(4, 6, 3, padding=1)
-    distiller = ACAMDistiller(["s"], ["t"], num_masks=4, standardize_fused=standardize_fused)
+    distiller = ACAMDistiller(["s"], ["t"], num_masks=num_masks, **options)
     distiller.materialize({"s": student(inputs)}, {"t": teacher})
     optimizer = torch.optim.Adam([*student.parameters(), *distiller.parameters()], lr=1e-2)
     for _ in range(steps):
@@ -341,27 +344,44 @@ def spatial_mask_std_after_training(standardize_fused, steps=150):
     with torch.no_grad():
         pair = distiller.pairs[0]
         aligned = distiller.align(pair, student(inputs), teacher)
-        masks = distiller.level_masks(pair, teacher, aligned)["spatial"]
-        return masks.flatten(2).std(-1), (teacher - aligned).pow(2).mean()
+        return distiller.level_masks(pair, teacher, aligned)["spatial"], (teacher - aligned).pow(2).mean()
 
 
 def test_the_published_form_collapses_where_the_standardised_fused_map_keeps_masks_varying():
-    literal_std, literal_error = spatial_mask_std_after_training(standardize_fused=False)
-    std, error = spatial_mask_std_after_training(standardize_fused=True)
-    assert literal_std.max() < 1e-4  # every mask constant over the image: it selects nothing
-    assert std.min() > 0.3  # every mask of every image still varies over it
+    literal_masks, literal_error = spatial_masks_after_training(standardize_fused=False)
+    masks, error = spatial_masks_after_training(standardize_fused=True)
+    assert literal_masks.flatten(2).std(-1).max() < 1e-4  # every mask constant over the image: it selects nothing
+    assert masks.flatten(2).std(-1).min() > 0.3  # every mask of every image still varies over it
     assert abs(error - literal_error) < 0.05 * literal_error  # at the same distillation error
 
 
-def test_spatial_masks_read_the_standardised_fused_map_and_channel_masks_the_raw_one():
+def test_whitening_the_fused_map_keeps_masks_apart_where_standardising_makes_repeats():
+    standardised, standardised_error = spatial_masks_after_training(num_masks=8)
+    whitened, whitened_error = spatial_masks_after_training(num_masks=8, whiten_fused=True)
+    repeats = mask_statistics(standardised)["duplicate_share"]
+    assert repeats >= 0.5  # the standardised map has too few directions: most masks repeat another
+    statistics = mask_statistics(whitened)
+    assert statistics["duplicate_share"] == 0 and statistics["flat_share"] == 0
+    assert whitened.flatten(2).std(-1).min() > 0.2
+    assert abs(whitened_error - standardised_error) < 0.05 * standardised_error
+
+
+def test_whitening_needs_the_standardised_form():
+    with pytest.raises(InvalidValue, match="whiten_fused=True .* standardize_fused=True"):
+        ACAMDistiller(["s"], ["t"], standardize_fused=False, whiten_fused=True)
+
+
+def test_spatial_masks_read_the_normalised_fused_map_and_channel_masks_the_raw_one():
     student, teacher = features()
-    for standardize in (True, False):
-        distiller = make(num_masks=3, standardize_fused=standardize)
+    for standardize, whiten in ((True, False), (False, False), (True, True)):
+        distiller = make(num_masks=3, standardize_fused=standardize, whiten_fused=whiten)
         pair = distiller.pairs[0]
         aligned = distiller.align(pair, student["s"], teacher["t"])
         fused = pair["fuse"](teacher["t"], aligned)
         mean, var = fused.mean(dim=(2, 3), keepdim=True), fused.var(dim=(2, 3), unbiased=False, keepdim=True)
         spatial_input = (fused - mean) / (var + 1e-5).sqrt() if standardize else fused
+        if whiten:
+            spatial_input = whiten_over_positions(fused)
         masks = distiller.level_masks(pair, teacher["t"], aligned)
         torch.testing.assert_close(masks["spatial"], torch.sigmoid(
             torch.einsum("mc,nchw->nmhw", pair["spatial"].units, spatial_input)))
