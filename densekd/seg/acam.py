@@ -39,7 +39,11 @@ Choices where the paper leaves room (each is also in docs/acam_kd.md's fidelity 
   concentrates the fused map's variance in one direction (on the segmentation demo 99.6 % in the top component
   at initialisation, against 64 % for the teacher's logits), and standardising each channel leaves it there,
   so 19 units can draw only one pattern and its complement; whitening hands every direction above a floor an
-  equal share.
+  equal share. It keeps the masks apart only with ``detach_masks=True``: the masked losses pull every mask
+  towards the positions where the student already matches the teacher (on that demo a trained mask's mean
+  error is 0.76 of the image's), so through them all masks go to the same place. The segmentation configs
+  (``configs/_base_/distill/acam_seg.py``) set both, chosen on that demo's tuning split over 5 seeds; the FPN
+  configs keep the standardised form, whose masks differ there (docs/acam_kd.md).
 - ``L_div`` is the core's mean pairwise Dice (MasKD's form), on the spatial and on the channel
   masks, summed.
 - ``f_align`` is a 1x1 conv without norm (``adapter``); when the student's map is smaller (a

@@ -387,3 +387,11 @@ def test_spatial_masks_read_the_normalised_fused_map_and_channel_masks_the_raw_o
             torch.einsum("mc,nchw->nmhw", pair["spatial"].units, spatial_input)))
         torch.testing.assert_close(masks["channel"], torch.sigmoid(
             pair["channel"].units[None] * fused.mean(dim=(2, 3))[:, None]))
+
+
+def test_segmentation_configs_whiten_and_detach_their_masks_and_fpn_configs_standardise():
+    from mmengine.config import Config
+    seg = build(Config.fromfile("configs/demo/deeplabv3_acam_streets.py").distiller.to_dict())
+    fpn = build(Config.fromfile("configs/_base_/distill/acam_fpn.py").distiller.to_dict())
+    assert (seg.standardize_fused, seg.whiten_fused, seg.detach_masks) == (True, True, True)
+    assert (fpn.standardize_fused, fpn.whiten_fused, fpn.detach_masks) == (True, False, False)
