@@ -35,14 +35,17 @@ def whiten_over_positions(x, shrink=1e-3):
     ``L^-1 (x - mean)`` with ``L L^T`` the channels' covariance over positions plus ``shrink`` times their mean
     variance on the diagonal (a floor: directions weaker than that stay weak, so noise is not blown up). Where a
     map's variance lies in one or two directions, standardising each channel leaves it there; whitening gives
-    every direction above the floor an equal share."""
+    every direction above the floor an equal share. In float32 outside autocast (a half-precision covariance
+    would lose the weak directions this is for; the Cholesky factorisation takes no half precision): returns float32."""
     n, c, h, w = x.shape
-    centred = x.flatten(2) - x.flatten(2).mean(-1, keepdim=True)  # (N, C, HW)
-    covariance = centred @ centred.transpose(1, 2) / (h * w)
-    floor = shrink * covariance.diagonal(dim1=1, dim2=2).mean(-1) + torch.finfo(x.dtype).tiny
-    covariance = covariance + floor[:, None, None] * torch.eye(c, dtype=x.dtype, device=x.device)
-    lower = torch.linalg.cholesky(covariance)
-    return torch.linalg.solve_triangular(lower, centred, upper=False).view(n, c, h, w)
+    with torch.autocast(x.device.type, enabled=False):
+        flat = x.float().flatten(2)
+        centred = flat - flat.mean(-1, keepdim=True)  # (N, C, HW)
+        covariance = centred @ centred.transpose(1, 2) / (h * w)
+        floor = shrink * covariance.diagonal(dim1=1, dim2=2).mean(-1) + torch.finfo(flat.dtype).tiny
+        covariance = covariance + floor[:, None, None] * torch.eye(c, dtype=flat.dtype, device=x.device)
+        lower = torch.linalg.cholesky(covariance)
+        return torch.linalg.solve_triangular(lower, centred, upper=False).view(n, c, h, w)
 
 
 @MODELS.register_module()

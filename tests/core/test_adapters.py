@@ -97,3 +97,15 @@ def test_whiten_over_positions_on_a_constant_map_is_zero_with_finite_gradients()
     rank_one = (torch.arange(16.0).view(1, 1, 4, 4) * torch.tensor([1.0, -2.0, 0.5]).view(1, 3, 1, 1)).requires_grad_()
     whiten_over_positions(rank_one).pow(3).sum().backward()
     assert torch.isfinite(rank_one.grad).all()
+
+
+def test_whiten_over_positions_runs_in_float32_under_autocast():
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 6, 8, 8, generator=generator)
+    mixing = torch.randn(6, 6, 1, 1, generator=generator)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = torch.nn.functional.conv2d(x, mixing)  # bfloat16, as a layer's output under autocast
+        white = whiten_over_positions(mixed)
+    assert mixed.dtype == torch.bfloat16 and white.dtype == torch.float32
+    # the same as in float32 without autocast: the covariance and its factor were not computed in bfloat16
+    torch.testing.assert_close(white, whiten_over_positions(mixed.float()), atol=1e-5, rtol=1e-5)
