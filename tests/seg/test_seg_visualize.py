@@ -93,6 +93,9 @@ def test_legend_and_channel_matrix_draw_every_colour():
 
 
 # --- end to end ------------------------------------------------------------------------------------
+PUBLISHED_FORM = {"distiller.standardize_fused": False, "distiller.whiten_fused": False, "distiller.detach_masks": False}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, street_root):
     """Tiny street scenes, a 2-iteration teacher and a 2-iteration ACAM run distilled from it."""
@@ -109,7 +112,7 @@ def runs(tmp_path_factory, street_root):
     # the published mask form: after 2 iterations the standardised form's masks are still flat (a fresh
     # distiller's attention is near uniform), and this drawing test needs masks that differ
     train([ACAM_CFG, "--work-dir", str(base / "acam"), *common,
-           *as_argv({**options, "teacher.checkpoint": teacher, "distiller.standardize_fused": False})])
+           *as_argv({**options, "teacher.checkpoint": teacher, **PUBLISHED_FORM})])
     images = sorted(os.path.join(dirpath, name) for dirpath, _, names in os.walk(os.path.join(root, "leftImg8bit", "val"))
                     for name in names)
     assert len(images) == 2
@@ -142,7 +145,7 @@ def test_seg_mode_draws_image_ground_truth_and_each_model_per_image(runs, tmp_pa
 
 
 def test_masks_mode_overlays_each_learned_mask(runs, tmp_path):
-    options = {"teacher.checkpoint": runs["teacher"], "distiller.standardize_fused": False}  # as it was trained
+    options = {"teacher.checkpoint": runs["teacher"], **PUBLISHED_FORM}  # as it was trained
     module = vis.load_distill_module(ACAM_CFG, runs["acam"], options)
     saved = torch.load(runs["acam"], map_location="cpu", weights_only=True)["state_dict"]
     key = "distiller.pairs.0.spatial.units"
