@@ -1,11 +1,13 @@
-"""Keep finished runs' results (no checkpoints) in an archive, and put them back later, so evidence that takes
-longer than one machine's stay adds up over several (densekd/core/archive.py says what is kept and checked).
+"""Keep finished runs' results (no student checkpoints; teachers' weights) in an archive, and put them back later,
+so evidence that takes longer than one machine's stay adds up over several (densekd/core/archive.py says what is
+kept and checked).
 
     python tools/archive_runs.py save work_dirs/demo_full results/demo_full       # after a session's runs
-    python tools/archive_runs.py restore results/demo_full work_dirs/demo_full    # the next session, once the
-                                                                                 # teachers have retrained
+    python tools/archive_runs.py restore results/demo_full work_dirs/demo_full    # the next session, first thing
+
 Restored runs count as finished: `tools/demo.py --full` and `tools/tune.py` skip them and table them with
-the new ones. A distilled run comes back only beside a teacher with the archived weights.
+the new ones. Teachers come back first; a distilled run comes back only beside a teacher with the archived
+weights.
 """
 import argparse
 import os

@@ -5,8 +5,9 @@ than one machine's stay (five seeds of every arm, OADP at convergence) adds up a
 A distilled run is only comparable with runs of the same teacher. Each archived run therefore records the
 fingerprint of its own weights and of its teacher's; putting a distilled run back requires the teacher now
 at its config's checkpoint path to have the same fingerprint (a teacher retrained from the same config and seed
-on the same software does), and refuses it otherwise. Runs whose weights are some archived run's teacher are
-not put back: their checkpoint is what the others need, so they are retrained.
+on the same software does), and refuses it otherwise. A run that is another archived run's teacher also keeps
+its weights (no optimizer state: a few MB), so a new machine puts the teacher back instead of retraining it for
+an hour; teachers archived before they kept weights are left to retrain.
 """
 import glob
 import hashlib
@@ -23,6 +24,7 @@ from .module import load_state_dict_file
 
 RECORD = "archive.json"
 KEPT = ("config.py", "train_summary.json", "metrics.json", "logs/version_*/metrics.csv")
+TEACHER_WEIGHTS = "weights.pt"  # a teacher's state dict, put back as its run's last.ckpt
 
 
 def weights_fingerprint(checkpoint):
@@ -64,6 +66,7 @@ def archive_runs(out, archive):
     its record: weights and teacher fingerprints, the commit of the code that archived it. Returns the archived
     run paths."""
     runs = finished_runs(out)
+    teachers = {os.path.abspath(path) for path in (teacher_checkpoint(os.path.join(out, run)) for run in runs) if path}
     for run in runs:
         source, target = os.path.join(out, run), os.path.join(archive, run)
         if os.path.isdir(target):
@@ -80,6 +83,9 @@ def archive_runs(out, archive):
                       archived_at_commit=commit())  # the runs may be older than this code
         with open(os.path.join(target, RECORD), "w") as f:
             json.dump(record, f, indent=2)
+        if os.path.abspath(own) in teachers and os.path.isfile(own):
+            state = load_state_dict_file(own, "teacher checkpoint to archive")
+            torch.save({"state_dict": state}, os.path.join(target, TEACHER_WEIGHTS))
     return runs
 
 
@@ -93,10 +99,11 @@ def read_record(run_dir):
 
 
 def restore_runs(archive, out):
-    """Put the archived runs back under ``out`` (those not already there), except the teachers of other archived
-    runs; a distilled run only when its teacher checkpoint is present with the archived fingerprint. Returns
-    ``(restored, skipped)``: run paths, and ``{run path: why}``."""
-    runs = finished_runs(archive)
+    """Put the archived runs back under ``out`` (those not already there): a teacher of other archived runs with
+    its weights as ``last.ckpt`` (one archived without them is left to retrain), then the others, a distilled run
+    only when its teacher checkpoint is present with the archived fingerprint. Returns ``(restored, skipped)``:
+    run paths, and ``{run path: why}``."""
+    runs = sorted(finished_runs(archive), key=lambda run: not os.path.isfile(os.path.join(archive, run, TEACHER_WEIGHTS)))
     records = {run: read_record(os.path.join(archive, run)) for run in runs}
     teachers = {record["teacher_weights"] for record in records.values() if record.get("teacher_weights")}
     present = {}
@@ -105,8 +112,9 @@ def restore_runs(archive, out):
         if os.path.exists(os.path.join(out, run, "train_summary.json")):
             skipped[run] = "already there"
             continue
-        if record.get("weights") in teachers:
-            skipped[run] = "a teacher: retrain it (its students need its checkpoint)"
+        weights = os.path.join(archive, run, TEACHER_WEIGHTS)
+        if record.get("weights") in teachers and not os.path.isfile(weights):
+            skipped[run] = "a teacher archived without its weights: retrain it (its students need its checkpoint)"
             continue
         if record.get("teacher"):
             teacher = record["teacher"]
@@ -117,7 +125,10 @@ def restore_runs(archive, out):
                                 f"its teacher {teacher} has other weights ({present[teacher]}, archived run: "
                                 f"{record['teacher_weights']}): not comparable")
                 continue
-        shutil.copytree(os.path.join(archive, run), os.path.join(out, run), dirs_exist_ok=True)
+        shutil.copytree(os.path.join(archive, run), os.path.join(out, run), dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(TEACHER_WEIGHTS))
+        if os.path.isfile(weights):
+            shutil.copy2(weights, os.path.join(out, run, "last.ckpt"))
         restored.append(run)
     return restored, skipped
 

@@ -48,10 +48,13 @@ def test_fingerprint_reads_the_weights_only(tmp_path):
     assert weights_fingerprint(tmp_path / "a.ckpt") != weights_fingerprint(tmp_path / "c.ckpt")
 
 
-def test_archive_keeps_results_and_fingerprints_not_checkpoints(runs):
+def test_archive_keeps_results_and_fingerprints_and_only_teachers_weights(runs):
     assert archive_runs("out", "archive") == ["seed1/student", "teacher"]
     student = runs / "archive" / "seed1" / "student"
     assert sorted(os.listdir(student)) == ["archive.json", "config.py", "logs", "metrics.json", "train_summary.json"]
+    kept = torch.load(runs / "archive" / "teacher" / "weights.pt", weights_only=True)
+    assert list(kept) == ["state_dict"]  # no optimizer state or loop counters
+    assert weights_fingerprint(runs / "archive" / "teacher" / "weights.pt") == weights_fingerprint("out/teacher/last.ckpt")
     assert (student / "logs" / "version_0" / "metrics.csv").read_text() == "step,train/loss\n0,1.0\n"
     record = json.loads((student / "archive.json").read_text())
     teacher = json.loads((runs / "archive" / "teacher" / "archive.json").read_text())
@@ -69,13 +72,23 @@ def test_restore_puts_students_back_beside_the_same_teacher_only(runs):
     assert json.loads((runs / "new" / "seed1" / "student" / "metrics.json").read_text()) == {"mIoU": 12.5}
 
 
-def test_restore_refuses_another_teacher_and_skips_teachers(runs):
+def test_restore_puts_the_teacher_back_first_then_its_students(runs):
     archive_runs("out", "archive")
+    os.rename("out", "lost")  # a new machine: nothing under out
+    restored, skipped = restore_runs("archive", "out")
+    assert restored == ["teacher", "seed1/student"] and skipped == {}
+    assert weights_fingerprint("out/teacher/last.ckpt") == weights_fingerprint("lost/teacher/last.ckpt")
+    assert not os.path.exists("out/teacher/weights.pt")
+
+
+def test_restore_refuses_another_teacher_and_leaves_teachers_without_weights(runs):
+    archive_runs("out", "archive")
+    os.remove("archive/teacher/weights.pt")  # archived before teachers kept their weights
     save_checkpoint("out/teacher/last.ckpt", 3.0)  # the teacher at the student's path now has other weights
     restored, skipped = restore_runs("archive", "new")
     assert restored == []
     assert "other weights" in skipped["seed1/student"]
-    assert skipped["teacher"].startswith("a teacher: retrain it")
+    assert skipped["teacher"].startswith("a teacher archived without its weights: retrain it")
     os.remove("out/teacher/last.ckpt")
     assert "missing: train it first" in restore_runs("archive", "new")[1]["seed1/student"]
 
