@@ -2,12 +2,13 @@
 kept where a later session or machine can put them back beside new runs, so that evidence needing more hours
 than one machine's stay (five seeds of every arm, OADP at convergence) adds up across stays.
 
-A distilled run is only comparable with runs of the same teacher. Each archived run therefore records the
-fingerprint of its own weights and of its teacher's; putting a distilled run back requires the teacher now
-at its config's checkpoint path to have the same fingerprint (a teacher retrained from the same config and seed
-on the same software does), and refuses it otherwise. A run that is another archived run's teacher also keeps
-its weights (no optimizer state: a few MB), so a new machine puts the teacher back instead of retraining it for
-an hour; teachers archived before they kept weights are left to retrain.
+A run is only comparable with runs built on the same checkpoints: its teacher (``teacher.checkpoint``) and the
+weights it started from (``load_from``: the OV detectors start from the base-class RPN). Each archived run
+therefore records the fingerprint of its own weights and of those two; putting a run back requires each of them
+now at its config's path to have the same fingerprint (a run retrained from the same config and seed on the same
+software has), and refuses it otherwise. A run whose checkpoint another archived run names also keeps its
+weights (no optimizer state: a few MB), so a new machine puts it back first instead of retraining it for an
+hour; such runs archived before they kept weights are left to retrain.
 """
 import glob
 import hashlib
@@ -24,7 +25,8 @@ from .module import load_state_dict_file
 
 RECORD = "archive.json"
 KEPT = ("config.py", "train_summary.json", "metrics.json", "logs/version_*/metrics.csv")
-TEACHER_WEIGHTS = "weights.pt"  # a teacher's state dict, put back as its run's last.ckpt
+UPSTREAM_WEIGHTS = "weights.pt"  # the state dict of a run other runs start from or learn from, put back as last.ckpt
+UPSTREAM = {"teacher": "its teacher", "load_from": "the checkpoint it started from (load_from)"}
 
 
 def weights_fingerprint(checkpoint):
@@ -46,10 +48,12 @@ def finished_runs(root):
                   for path in glob.glob(os.path.join(root, "**", "train_summary.json"), recursive=True))
 
 
-def teacher_checkpoint(run_dir):
-    """The teacher checkpoint path a run was trained with (from its dumped config), or ``None``."""
-    teacher = Config.fromfile(os.path.join(run_dir, "config.py")).get("teacher")
-    return teacher.get("checkpoint") if teacher else None
+def upstream_checkpoints(run_dir):
+    """The checkpoints a run was built on, from its dumped config: ``{"teacher": path, "load_from": path}``,
+    ``None`` where it had none."""
+    config = Config.fromfile(os.path.join(run_dir, "config.py"))
+    teacher = config.get("teacher")
+    return {"teacher": teacher.get("checkpoint") if teacher else None, "load_from": config.get("load_from")}
 
 
 def commit():
@@ -63,10 +67,12 @@ def commit():
 
 def archive_runs(out, archive):
     """Copy the kept files of every finished run under ``out`` into ``archive`` (same relative paths), each with
-    its record: weights and teacher fingerprints, the commit of the code that archived it. Returns the archived
+    its record: the fingerprints of its weights and of its teacher and ``load_from`` checkpoints, the commit of the
+    code that archived it; a run another run names as one of those also keeps its weights. Returns the archived
     run paths."""
     runs = finished_runs(out)
-    teachers = {os.path.abspath(path) for path in (teacher_checkpoint(os.path.join(out, run)) for run in runs) if path}
+    upstream = {run: upstream_checkpoints(os.path.join(out, run)) for run in runs}
+    named = {os.path.abspath(path) for paths in upstream.values() for path in paths.values() if path}
     for run in runs:
         source, target = os.path.join(out, run), os.path.join(archive, run)
         if os.path.isdir(target):
@@ -76,16 +82,16 @@ def archive_runs(out, archive):
                 os.makedirs(os.path.dirname(os.path.join(target, os.path.relpath(path, source))), exist_ok=True)
                 shutil.copy2(path, os.path.join(target, os.path.relpath(path, source)))
         own = os.path.join(source, "last.ckpt")
-        teacher = teacher_checkpoint(source)
-        has_teacher = teacher is not None and os.path.isfile(teacher)
-        record = dict(weights=weights_fingerprint(own) if os.path.isfile(own) else None, teacher=teacher,
-                      teacher_weights=weights_fingerprint(teacher) if has_teacher else None,
-                      archived_at_commit=commit())  # the runs may be older than this code
+        record = dict(weights=weights_fingerprint(own) if os.path.isfile(own) else None)
+        for key, path in upstream[run].items():
+            record[key] = path
+            record[f"{key}_weights"] = weights_fingerprint(path) if path and os.path.isfile(path) else None
+        record["archived_at_commit"] = commit()  # the runs may be older than this code
         with open(os.path.join(target, RECORD), "w") as f:
             json.dump(record, f, indent=2)
-        if os.path.abspath(own) in teachers and os.path.isfile(own):
-            state = load_state_dict_file(own, "teacher checkpoint to archive")
-            torch.save({"state_dict": state}, os.path.join(target, TEACHER_WEIGHTS))
+        if os.path.abspath(own) in named and os.path.isfile(own):
+            state = load_state_dict_file(own, "checkpoint to archive")
+            torch.save({"state_dict": state}, os.path.join(target, UPSTREAM_WEIGHTS))
     return runs
 
 
@@ -99,34 +105,41 @@ def read_record(run_dir):
 
 
 def restore_runs(archive, out):
-    """Put the archived runs back under ``out`` (those not already there): a teacher of other archived runs with
-    its weights as ``last.ckpt`` (one archived without them is left to retrain), then the others, a distilled run
-    only when its teacher checkpoint is present with the archived fingerprint. Returns ``(restored, skipped)``:
-    run paths, and ``{run path: why}``."""
-    runs = sorted(finished_runs(archive), key=lambda run: not os.path.isfile(os.path.join(archive, run, TEACHER_WEIGHTS)))
+    """Put the archived runs back under ``out`` (those not already there): first the runs others are built on, with
+    their weights as ``last.ckpt`` (one archived without them is left to retrain), then the others, each only when
+    its teacher and ``load_from`` checkpoints are present with the archived fingerprints. Returns
+    ``(restored, skipped)``: run paths, and ``{run path: why}``."""
+    runs = sorted(finished_runs(archive), key=lambda run: not os.path.isfile(os.path.join(archive, run, UPSTREAM_WEIGHTS)))
     records = {run: read_record(os.path.join(archive, run)) for run in runs}
-    teachers = {record["teacher_weights"] for record in records.values() if record.get("teacher_weights")}
+    named = {record.get(f"{key}_weights") for record in records.values() for key in UPSTREAM} - {None}
     present = {}
+
+    def mismatch(record):
+        """Why the run's teacher or load_from checkpoint is not the one it was built on, or ``None``."""
+        for key, what in UPSTREAM.items():
+            path = record.get(key)
+            if not path:
+                continue
+            if path not in present:
+                present[path] = weights_fingerprint(path) if os.path.isfile(path) else None
+            if present[path] is None:
+                return f"{what} {path} is missing: train it first"
+            if present[path] != record.get(f"{key}_weights"):
+                return (f"{what} {path} has other weights ({present[path]}, archived run: "
+                        f"{record.get(f'{key}_weights')}): not comparable")
+        return None
+
     restored, skipped = [], {}
     for run, record in records.items():
-        if os.path.exists(os.path.join(out, run, "train_summary.json")):
-            skipped[run] = "already there"
+        weights = os.path.join(archive, run, UPSTREAM_WEIGHTS)
+        why = ("already there" if os.path.exists(os.path.join(out, run, "train_summary.json")) else
+               "other runs are built on it and it was archived without its weights: retrain it"
+               if record.get("weights") in named and not os.path.isfile(weights) else mismatch(record))
+        if why:
+            skipped[run] = why
             continue
-        weights = os.path.join(archive, run, TEACHER_WEIGHTS)
-        if record.get("weights") in teachers and not os.path.isfile(weights):
-            skipped[run] = "a teacher archived without its weights: retrain it (its students need its checkpoint)"
-            continue
-        if record.get("teacher"):
-            teacher = record["teacher"]
-            if teacher not in present:
-                present[teacher] = weights_fingerprint(teacher) if os.path.isfile(teacher) else None
-            if present[teacher] != record["teacher_weights"]:
-                skipped[run] = (f"its teacher {teacher} is missing: train it first" if present[teacher] is None else
-                                f"its teacher {teacher} has other weights ({present[teacher]}, archived run: "
-                                f"{record['teacher_weights']}): not comparable")
-                continue
         shutil.copytree(os.path.join(archive, run), os.path.join(out, run), dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns(TEACHER_WEIGHTS))
+                        ignore=shutil.ignore_patterns(UPSTREAM_WEIGHTS))
         if os.path.isfile(weights):
             shutil.copy2(weights, os.path.join(out, run, "last.ckpt"))
         restored.append(run)

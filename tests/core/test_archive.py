@@ -1,6 +1,7 @@
 """The results archive: what it keeps, and that a distilled run only comes back beside its own teacher."""
 import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -16,11 +17,12 @@ def save_checkpoint(path, value, **extra):
                 **extra}, path)
 
 
-def finished_run(run_dir, teacher=None, ckpt_value=None):
+def finished_run(run_dir, teacher=None, ckpt_value=None, load_from=None):
     """A run folder as tools/train.py + tools/test.py leave it."""
     os.makedirs(os.path.join(run_dir, "logs", "version_0"))
     with open(os.path.join(run_dir, "config.py"), "w") as f:
         f.write(f"teacher = dict(checkpoint={teacher!r})\n" if teacher else "teacher = None\n")
+        f.write(f"load_from = {load_from!r}\n")
     for name, content in (("train_summary.json", {"iterations": 10}), ("metrics.json", {"mIoU": 12.5})):
         with open(os.path.join(run_dir, name), "w") as f:
             json.dump(content, f)
@@ -88,9 +90,29 @@ def test_restore_refuses_another_teacher_and_leaves_teachers_without_weights(run
     restored, skipped = restore_runs("archive", "new")
     assert restored == []
     assert "other weights" in skipped["seed1/student"]
-    assert skipped["teacher"].startswith("a teacher archived without its weights: retrain it")
+    assert skipped["teacher"].startswith("other runs are built on it and it was archived without its weights: retrain it")
     os.remove("out/teacher/last.ckpt")
     assert "missing: train it first" in restore_runs("archive", "new")[1]["seed1/student"]
+
+
+def test_a_run_started_from_another_needs_that_checkpoint_as_archived(runs):
+    """The OV detectors start from the base-class RPN (``load_from``): it is archived with its weights like a
+    teacher, and a detector comes back only beside the same RPN."""
+    finished_run("out/rpn", ckpt_value=5.0)
+    finished_run("out/seed1/detector", load_from="out/rpn/last.ckpt", ckpt_value=6.0)
+    archive_runs("out", "archive")
+    record = json.loads((runs / "archive" / "seed1" / "detector" / "archive.json").read_text())
+    assert record["load_from"] == "out/rpn/last.ckpt"
+    assert record["load_from_weights"] == weights_fingerprint("out/rpn/last.ckpt")
+    assert (runs / "archive" / "rpn" / "weights.pt").is_file()
+    assert not (runs / "archive" / "seed1" / "detector" / "weights.pt").exists()
+    os.rename("out", "lost")
+    restored, skipped = restore_runs("archive", "out")
+    assert set(restored[:2]) == {"rpn", "teacher"} and set(restored[2:]) == {"seed1/student", "seed1/detector"}
+    shutil.rmtree("out/seed1/detector")
+    save_checkpoint("out/rpn/last.ckpt", 7.0)  # an RPN retrained differently
+    assert "the checkpoint it started from (load_from) out/rpn/last.ckpt has other weights" in \
+        restore_runs("archive", "out")[1]["seed1/detector"]
 
 
 def test_tool_round_trip_and_missing_folder(runs, capsys):
