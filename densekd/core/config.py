@@ -1,8 +1,10 @@
 """Loading densekd configs (mmengine Python configs) with errors that say what to do."""
+import argparse
 import difflib
 import glob
 import importlib
 import os
+import tempfile
 
 from mmengine.config import Config, DictAction
 
@@ -144,6 +146,37 @@ def _dotted_keys(node, prefix=""):
             if hasattr(node[k], "keys"):
                 keys += _dotted_keys(node[k], f"{prefix}{k}.")
     return keys
+
+
+def parse_cfg_options(options):
+    """``['a.b=1', 'c=[2, 3]']`` as ``--cfg-options`` reads them (values parsed the same way)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={})
+    return parser.parse_args(["--cfg-options", *options]).cfg_options if options else {}
+
+
+def settings_changed(cfg, dumped_path):
+    """The dotted keys whose values differ between ``cfg`` and the config dumped at ``dumped_path`` (a finished
+    run's ``config.py``), both read back from a dump so that tuples and lists compare alike."""
+    with tempfile.TemporaryDirectory() as folder:
+        cfg.dump(os.path.join(folder, "config.py"))
+        now = _leaves(Config.fromfile(os.path.join(folder, "config.py")).to_dict())
+    then = _leaves(Config.fromfile(dumped_path).to_dict())
+    return sorted(key for key in now.keys() | then.keys() if now.get(key, _ABSENT) != then.get(key, _ABSENT))
+
+
+_ABSENT = object()
+
+
+def _leaves(node, prefix=""):
+    """``{'a.b.c': value}`` for every non-dict value of a nested dict."""
+    leaves = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            leaves.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            leaves[prefix + str(key)] = value
+    return leaves
 
 
 def default_work_dir(config_path):

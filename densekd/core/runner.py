@@ -9,8 +9,8 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable
 
-from .config import load_config
-from .errors import DensekdError, StepFailed
+from .config import load_config, parse_cfg_options, settings_changed
+from .errors import DensekdError, InvalidValue, StepFailed
 from ..data.manifest import read_json_or_none
 
 
@@ -142,10 +142,11 @@ def run_steps(steps, jobs, threads, echo=print):
 
 
 def train_only(tool, config, work_dir, seed, options=()):
-    """Train ``config`` into ``work_dir`` (resume an interrupted run; skip a finished one). A run that diverged
-    (its summary says so) is a result too."""
+    """Train ``config`` into ``work_dir`` (resume an interrupted run; skip a finished one, refusing it when it was
+    trained with other settings). A run that diverged (its summary says so) is a result too."""
     summary_path = os.path.join(work_dir, "train_summary.json")
     if os.path.exists(summary_path):
+        check_same_settings(config, work_dir, [f"seed={seed}", *options])
         return
     resume = ["--resume"] if os.path.exists(os.path.join(work_dir, "last.ckpt")) else []
     try:
@@ -153,6 +154,17 @@ def train_only(tool, config, work_dir, seed, options=()):
     except StepFailed:
         if not os.path.exists(summary_path):  # not a divergence: a real failure
             raise
+
+
+def check_same_settings(config, work_dir, options):
+    """Refuse a finished run in ``work_dir`` whose dumped config differs from ``config`` with ``options``: runs are
+    found by folder, and a config changed since (a new default form of a method) must not be tabled as if it had
+    trained the new one."""
+    changed = settings_changed(load_config(config, parse_cfg_options(options)), os.path.join(work_dir, "config.py"))
+    if changed:
+        raise InvalidValue(f"{work_dir} finished with other settings than {config} now gives it "
+                           f"({', '.join(changed[:4])}{', ...' if len(changed) > 4 else ''}): move the run away "
+                           "(e.g. under results/superseded/) to train it again, or restore the config")
 
 
 def train_and_test(tool, config, work_dir, seed, options=()):

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from densekd.core.config import DictAction, load_config
+from densekd.core.config import DictAction, load_config, parse_cfg_options
 from densekd.core.errors import InvalidValue, StepFailed
-from densekd.core.runner import Step, ToolRunner, critical_paths, run_steps, schedule_options
+from densekd.core.runner import Step, ToolRunner, critical_paths, run_steps, schedule_options, train_only
 from densekd.demo.tour import check_schedule, only_steps, parse_args
 from densekd.demo.wings import LIDAR, SECOND, SEGMENTATION, open_vocabulary_plan, wing_plan
 
@@ -77,6 +77,23 @@ def test_a_tool_that_fails_names_its_error_line_and_log(tmp_path):
     assert "threads 3" in log.read_text() and f"$ python {script} --flag" in log.read_text()
 
 
+def test_a_finished_run_is_skipped_only_when_it_trained_these_settings(tmp_path):
+    """Runs are found by folder: one trained before its config changed (as the seg ACAM mask form did) is
+    refused with the keys that differ, not tabled as the new form."""
+    config, run = "configs/demo/deeplabv3_acam_streets.py", tmp_path / "run"
+    run.mkdir()
+    options = ["distiller.alpha=0.3", "teacher.checkpoint=t.ckpt"]
+    load_config(config, parse_cfg_options(["seed=2", *options])).dump(str(run / "config.py"))
+    (run / "train_summary.json").write_text("{}")
+    calls = []
+    train_only(lambda *args: calls.append(args), config, str(run), 2, options)  # same settings: skipped
+    with pytest.raises(InvalidValue, match=r"other settings than .*\(distiller.whiten_fused\): "
+                                           r"move the run away"):
+        train_only(lambda *args: calls.append(args), config, str(run), 2,
+                   ["distiller.whiten_fused=False", *options])
+    assert calls == []
+
+
 def test_schedule_options_shorten_iterations_intervals_and_lr_steps_and_the_config_accepts_them():
     options = schedule_options("configs/demo/ovd_baseline_shapes.py", 0.5)
     assert options == ["train_cfg.max_iters=800", "train_cfg.val_interval=400", "train_cfg.checkpoint_interval=400",
@@ -122,7 +139,10 @@ def test_every_run_of_the_plans_passes_the_strict_override_check(tmp_path, full)
     assert len(trainings) == (2 + 2 + 2 + 2 if not full else (1 + 4 + 11 + 2) + (1 + 4 + 11 + 1) + (1 + 4 + 12) + 4)
     if full:  # the tuned rows train the best setting on the tuning split: make loss weight 3 win there
         best = tmp_path / "deeplabv3_mimic_streets" / "tuning" / "loss_weight-3.0"
-        best.mkdir(parents=True)
+        grid_point = next(s for s in steps if s.name.endswith("logit mimic (MSE): tuning loss_weight=3.0"))
+        grid_point.action(recording_tool(first := []))  # what it trains, dumped as a finished run dumps it
+        args = first[0][1]
+        load_config(args[0], parsed_options(args)).dump(str(best / "config.py"))
         (best / "train_summary.json").write_text(json.dumps({"val_metrics": {"mIoU": 30.0}, "iterations": 1, "val_iteration": 1}))
     calls = []
     for step in steps:
