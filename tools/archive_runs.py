@@ -22,6 +22,9 @@ def main(argv=None):
     save = commands.add_parser("save", help="archive every finished run under OUT")
     save.add_argument("out", metavar="OUT", help="the runs folder (e.g. work_dirs/demo_full)")
     save.add_argument("archive", metavar="ARCHIVE", help="the archive folder (created if missing)")
+    save.add_argument("--weights", nargs="+", default=[], metavar="RUN",
+                      help="also keep these runs' weights (paths under OUT, e.g. second_teacher): teachers whose "
+                      "students have not started yet; a run that another run names is kept without asking")
     restore = commands.add_parser("restore", help="put archived runs back under OUT")
     restore.add_argument("archive", metavar="ARCHIVE")
     restore.add_argument("out", metavar="OUT")
@@ -29,7 +32,7 @@ def main(argv=None):
     if args.command == "save":
         os.makedirs(args.archive, exist_ok=True)
         check_folders(args.out, args.archive)
-        runs = archive_runs(args.out, args.archive)
+        runs = archive_runs(args.out, args.archive, args.weights)
         print(f"archived {len(runs)} finished run(s) from {args.out} into {args.archive}")
         return runs
     check_folders(args.out, args.archive)

@@ -65,14 +65,19 @@ def commit():
         return None
 
 
-def archive_runs(out, archive):
+def archive_runs(out, archive, keep_weights=()):
     """Copy the kept files of every finished run under ``out`` into ``archive`` (same relative paths), each with
     its record: the fingerprints of its weights and of its teacher and ``load_from`` checkpoints, the commit of the
-    code that archived it; a run another run names as one of those also keeps its weights. Returns the archived
-    run paths."""
+    code that archived it; a run that another run names as one of those (:func:`named_checkpoints`) also keeps its
+    weights, as do the runs in ``keep_weights`` (run paths under ``out``: a teacher no run names yet). Returns the
+    archived run paths."""
     runs = finished_runs(out)
     upstream = {run: upstream_checkpoints(os.path.join(out, run)) for run in runs}
-    named = {os.path.abspath(path) for paths in upstream.values() for path in paths.values() if path}
+    unknown = sorted(set(keep_weights) - set(runs))
+    if unknown:
+        raise InvalidValue(f"--weights {' '.join(unknown)}: no finished run there under {out} (finished: "
+                           f"{', '.join(runs[:8])}{', ...' if len(runs) > 8 else ''})")
+    named = named_checkpoints(out, archive) | {os.path.abspath(os.path.join(out, run, "last.ckpt")) for run in keep_weights}
     for run in runs:
         source, target = os.path.join(out, run), os.path.join(archive, run)
         if os.path.isdir(target):
@@ -93,6 +98,16 @@ def archive_runs(out, archive):
             state = load_state_dict_file(own, "checkpoint to archive")
             torch.save({"state_dict": state}, os.path.join(target, UPSTREAM_WEIGHTS))
     return runs
+
+
+def named_checkpoints(out, archive):
+    """The checkpoints (absolute paths) that some run names as its teacher or ``load_from``: the runs under ``out``,
+    finished or still training (their ``config.py`` is written first), and the runs already archived."""
+    configs = glob.glob(os.path.join(out, "**", "config.py"), recursive=True)
+    paths = [path for config in configs for path in upstream_checkpoints(os.path.dirname(config)).values()]
+    paths += [read_record(os.path.dirname(record)).get(key) for record in
+              glob.glob(os.path.join(archive, "**", RECORD), recursive=True) for key in UPSTREAM]
+    return {os.path.abspath(path) for path in paths if path}
 
 
 def read_record(run_dir):

@@ -8,7 +8,7 @@ import torch
 
 from conftest import load_tool
 from densekd.core.archive import archive_runs, restore_runs, weights_fingerprint
-from densekd.core.errors import MissingFile
+from densekd.core.errors import InvalidValue, MissingFile
 
 
 def save_checkpoint(path, value, **extra):
@@ -113,6 +113,32 @@ def test_a_run_started_from_another_needs_that_checkpoint_as_archived(runs):
     save_checkpoint("out/rpn/last.ckpt", 7.0)  # an RPN retrained differently
     assert "the checkpoint it started from (load_from) out/rpn/last.ckpt has other weights" in \
         restore_runs("archive", "out")[1]["seed1/detector"]
+
+
+def test_a_teacher_keeps_its_weights_before_any_student_has_finished(runs):
+    """A stay may end before a student finishes: the teacher is kept when a run still training names it (its config
+    is written first), or when runs already archived did."""
+    shutil.rmtree("out/seed1/student")
+    os.makedirs("out/seed2/student")
+    with open("out/seed2/student/config.py", "w") as f:
+        f.write("teacher = dict(checkpoint='out/teacher/last.ckpt')\n")
+    assert archive_runs("out", "archive") == ["teacher"]
+    assert (runs / "archive" / "teacher" / "weights.pt").is_file()
+    shutil.rmtree("out/seed2")
+    os.remove("archive/teacher/weights.pt")
+    finished_run("archive/seed1/student", teacher="out/teacher/last.ckpt")  # an archived run names it
+    with open("archive/seed1/student/archive.json", "w") as f:
+        json.dump({"teacher": "out/teacher/last.ckpt"}, f)
+    archive_runs("out", "archive")
+    assert (runs / "archive" / "teacher" / "weights.pt").is_file()
+
+
+def test_weights_kept_on_request_and_a_run_not_there_is_named(runs):
+    assert archive_runs("out", "archive", keep_weights=["seed1/student"]) == ["seed1/student", "teacher"]
+    assert (runs / "archive" / "seed1" / "student" / "weights.pt").is_file()
+    with pytest.raises(InvalidValue, match=r"--weights seed9/student: no finished run there under out \(finished: "
+                                           r"seed1/student, teacher\)"):
+        archive_runs("out", "archive", keep_weights=["seed9/student"])
 
 
 def test_tool_round_trip_and_missing_folder(runs, capsys):
