@@ -15,7 +15,7 @@ import os
 
 from densekd.core.cli import run
 from densekd.core.config import DictAction, default_work_dir
-from densekd.core.runner import run_steps
+from densekd.core.runner import run_steps, threads_per_step
 from densekd.core.tuning import REPORT_SEEDS, arm_steps, load_protocol, tuning_report, tuning_steps
 
 
@@ -32,7 +32,8 @@ def parse_args(argv=None):
                         "tuning split's seed-to-seed spread (docs/evidence.md)")
     parser.add_argument("--work-dir", help="default: work_dirs/tune/<config name>")
     parser.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)),
-                        help="runs side by side (default: 2), each with cpu_count / jobs threads")
+                        help="runs side by side (default: 2), each with cpu_count / jobs threads (fewer while other "
+                        "densekd runners are alive on this machine)")
     parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
                         help="overrides for every run (e.g. teacher.checkpoint=...)")
     return parser.parse_args(argv)
@@ -47,7 +48,7 @@ def main(argv=None):
     print(f"tuning {args.config}: {len(protocol.settings)} settings on the tuning split ({protocol.seeds_label}), "
           f"then the paper's, the tuned one and the student alone on seeds {args.seeds}, tested on the report split; "
           f"{len(steps)} runs, {args.jobs} side by side; logs under {out}/logs", flush=True)
-    status = run_steps(steps, args.jobs, max(1, (os.cpu_count() or 1) // args.jobs))
+    status = run_steps(steps, args.jobs, threads_per_step(args.jobs))
     failed = {name: why for name, why in status.items() if why != "done"}
     report = tuning_report(protocol, out, args.seeds, name=label)
     print("\n" + report + (f"\n{len(failed)} run(s) did not finish: " + "; ".join(failed) if failed else ""))

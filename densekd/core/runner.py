@@ -3,6 +3,7 @@ printing a progress line per step and an ETA."""
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -75,6 +76,33 @@ def critical_paths(steps):
     for step in steps:
         path(step)
     return paths
+
+
+RUNNERS = os.path.join(tempfile.gettempdir(), "densekd_runners")  # one empty file per live runner, named by its pid
+
+
+def threads_per_step(jobs, echo=print):
+    """CPU threads for each of ``jobs`` steps side by side, sharing the cores with the other densekd runners alive on
+    this machine (``tools/demo.py``, ``tools/tune.py``): two runners that each took every core ran their steps 7x
+    slower than one runner with both lanes. Registers this runner for the ones that start later."""
+    os.makedirs(RUNNERS, exist_ok=True)
+    others = []
+    for name in os.listdir(RUNNERS):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            os.kill(int(name), 0)
+            others.append(int(name))
+        except ProcessLookupError:  # a runner that ended without cleaning up
+            os.remove(os.path.join(RUNNERS, name))
+        except PermissionError:  # alive, another user's
+            others.append(int(name))
+    open(os.path.join(RUNNERS, str(os.getpid())), "w").close()
+    threads = max(1, (os.cpu_count() or 1) // (jobs * (1 + len(others))))
+    if others:
+        echo(f"note: {len(others)} other densekd runner(s) on this machine (pid {', '.join(map(str, sorted(others)))}); "
+             f"each step here gets {threads} thread(s) so that the cores are shared, not oversubscribed", flush=True)
+    return threads
 
 
 def run_steps(steps, jobs, threads, echo=print):

@@ -6,7 +6,7 @@ import time
 
 from ..core.errors import DensekdError, InvalidValue
 from ..core.tuning import REPORT_SEEDS
-from ..core.runner import clock, run_steps
+from ..core.runner import clock, run_steps, threads_per_step
 from .wings import DETECTION, LIDAR, SECOND, SEGMENTATION, open_vocabulary_plan, wing_plan
 
 WINGS = ("seg", "lidar", "ov", "det", "second")
@@ -37,7 +37,8 @@ def parse_args(argv=None):
                         "session too short for the whole plan runs its complete comparisons first; the tables show "
                         "whatever has finished")
     parser.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)),
-                        help="steps run side by side (default: 2), each with cpu_count / jobs threads")
+                        help="steps run side by side (default: 2), each with cpu_count / jobs threads (fewer while "
+                        "other densekd runners are alive on this machine)")
     args = parser.parse_args(argv)
     args.wings = args.wings or (WINGS if args.full else FIRST_LOOK)
     args.seeds = args.seeds or (list(REPORT_SEEDS) if args.full else [0])
@@ -88,7 +89,7 @@ def main(argv=None):
     steps = [step for wing in wings for step in wing.steps]
     if args.only:
         steps = only_steps(steps, args.only)
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = threads_per_step(args.jobs)
     expected = sum(step.seconds for step in steps) / args.jobs
     print(f"densekd demo ({'full' if args.full else 'first look'}): {len(steps)} steps of {', '.join(args.wings)}, "
           f"{args.jobs} side by side with {threads} thread(s) each; expected ~{clock(expected)} on a 2-core CPU; "

@@ -3,6 +3,8 @@ run's overrides are accepted by the strict config loader, and the tables read th
 import argparse
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -10,7 +12,9 @@ import pytest
 
 from densekd.core.config import DictAction, load_config, parse_cfg_options
 from densekd.core.errors import InvalidValue, StepFailed
-from densekd.core.runner import Step, ToolRunner, critical_paths, run_steps, schedule_options, train_only
+from densekd.core import runner
+from densekd.core.runner import (Step, ToolRunner, critical_paths, run_steps, schedule_options, threads_per_step,
+                                  train_only)
 from densekd.demo.tour import check_schedule, only_steps, parse_args
 from densekd.demo.wings import LIDAR, SECOND, SEGMENTATION, open_vocabulary_plan, wing_plan
 
@@ -75,6 +79,28 @@ def test_a_tool_that_fails_names_its_error_line_and_log(tmp_path):
     with pytest.raises(StepFailed, match=f"exited with 1: error: dataset path not found: x \\(log: {log}\\)"):
         ToolRunner(str(log), threads=3)(str(script), "--flag")
     assert "threads 3" in log.read_text() and f"$ python {script} --flag" in log.read_text()
+
+
+def test_runners_alive_on_the_machine_share_the_cores(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "RUNNERS", str(tmp_path))
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    notes = []
+
+    def echo(text, flush):
+        notes.append(text)
+
+    assert threads_per_step(2, echo) == 4 and notes == []  # alone: cpu_count / jobs
+    assert (tmp_path / str(os.getpid())).exists()
+    (tmp_path / "999999999").touch()  # a runner that died without cleaning up
+    helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / str(helper.pid)).touch()  # a live one
+        assert threads_per_step(2, echo) == 2
+        assert notes == [f"note: 1 other densekd runner(s) on this machine (pid {helper.pid}); each step here gets 2 "
+                         "thread(s) so that the cores are shared, not oversubscribed"]
+        assert not (tmp_path / "999999999").exists()
+    finally:
+        helper.kill()
 
 
 def test_a_finished_run_is_skipped_only_when_it_trained_these_settings(tmp_path):
