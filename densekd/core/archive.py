@@ -80,13 +80,14 @@ def archive_runs(out, archive, keep_weights=()):
     named = named_checkpoints(out, archive) | {os.path.abspath(os.path.join(out, run, "last.ckpt")) for run in keep_weights}
     for run in runs:
         source, target = os.path.join(out, run), os.path.join(archive, run)
+        own = os.path.join(source, "last.ckpt")
+        keep = os.path.abspath(own) in named or os.path.isfile(os.path.join(target, UPSTREAM_WEIGHTS))  # once kept, kept
         if os.path.isdir(target):
             shutil.rmtree(target)
         for pattern in KEPT:
             for path in glob.glob(os.path.join(source, pattern)):
                 os.makedirs(os.path.dirname(os.path.join(target, os.path.relpath(path, source))), exist_ok=True)
                 shutil.copy2(path, os.path.join(target, os.path.relpath(path, source)))
-        own = os.path.join(source, "last.ckpt")
         record = dict(weights=weights_fingerprint(own) if os.path.isfile(own) else None)
         for key, path in upstream[run].items():
             record[key] = path
@@ -94,7 +95,7 @@ def archive_runs(out, archive, keep_weights=()):
         record["archived_at_commit"] = commit()  # the runs may be older than this code
         with open(os.path.join(target, RECORD), "w") as f:
             json.dump(record, f, indent=2)
-        if os.path.abspath(own) in named and os.path.isfile(own):
+        if keep and os.path.isfile(own):
             state = load_state_dict_file(own, "checkpoint to archive")
             torch.save({"state_dict": state}, os.path.join(target, UPSTREAM_WEIGHTS))
     return runs

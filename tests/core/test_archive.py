@@ -136,6 +136,8 @@ def test_a_teacher_keeps_its_weights_before_any_student_has_finished(runs):
 def test_weights_kept_on_request_and_a_run_not_there_is_named(runs):
     assert archive_runs("out", "archive", keep_weights=["seed1/student"]) == ["seed1/student", "teacher"]
     assert (runs / "archive" / "seed1" / "student" / "weights.pt").is_file()
+    archive_runs("out", "archive")  # saved again without asking: still kept
+    assert (runs / "archive" / "seed1" / "student" / "weights.pt").is_file()
     with pytest.raises(InvalidValue, match=r"--weights seed9/student: no finished run there under out \(finished: "
                                            r"seed1/student, teacher\)"):
         archive_runs("out", "archive", keep_weights=["seed9/student"])
