@@ -1,5 +1,6 @@
 """Run steps (training runs, tools) side by side on the CPU cores, each tool in its own process with its own log,
 printing a progress line per step and an ETA."""
+import atexit
 import os
 import subprocess
 import sys
@@ -97,7 +98,9 @@ def threads_per_step(jobs, echo=print):
             os.remove(os.path.join(RUNNERS, name))
         except PermissionError:  # alive, another user's
             others.append(int(name))
-    open(os.path.join(RUNNERS, str(os.getpid())), "w").close()
+    mine = os.path.join(RUNNERS, str(os.getpid()))
+    open(mine, "w").close()
+    atexit.register(lambda: os.path.exists(mine) and os.remove(mine))  # a pid reused later is not a runner
     threads = max(1, (os.cpu_count() or 1) // (jobs * (1 + len(others))))
     if others:
         echo(f"note: {len(others)} other densekd runner(s) on this machine (pid {', '.join(map(str, sorted(others)))}); "
