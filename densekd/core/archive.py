@@ -72,12 +72,16 @@ def archive_runs(out, archive, keep_weights=()):
     weights, as do the runs in ``keep_weights`` (run paths under ``out``: a teacher no run names yet). Returns the
     archived run paths."""
     runs = finished_runs(out)
-    upstream = {run: upstream_checkpoints(os.path.join(out, run)) for run in runs}
     unknown = sorted(set(keep_weights) - set(runs))
     if unknown:
         raise InvalidValue(f"--weights {' '.join(unknown)}: no finished run there under {out} (finished: "
                            f"{', '.join(runs[:8])}{', ...' if len(runs) > 8 else ''})")
-    named = named_checkpoints(out, archive) | {os.path.abspath(os.path.join(out, run, "last.ckpt")) for run in keep_weights}
+    # every run folder under out, finished or still training (its config.py is written first)
+    upstream = {os.path.relpath(os.path.dirname(config), out): upstream_checkpoints(os.path.dirname(config))
+                for config in glob.glob(os.path.join(out, "**", "config.py"), recursive=True)}
+    named = named_checkpoints(upstream, archive) | {os.path.abspath(os.path.join(out, run, "last.ckpt"))
+                                                    for run in keep_weights}
+    fingerprints = {}
     for run in runs:
         source, target = os.path.join(out, run), os.path.join(archive, run)
         own = os.path.join(source, "last.ckpt")
@@ -90,8 +94,9 @@ def archive_runs(out, archive, keep_weights=()):
                 shutil.copy2(path, os.path.join(target, os.path.relpath(path, source)))
         record = dict(weights=weights_fingerprint(own) if os.path.isfile(own) else None)
         for key, path in upstream[run].items():
-            record[key] = path
-            record[f"{key}_weights"] = weights_fingerprint(path) if path and os.path.isfile(path) else None
+            if path and path not in fingerprints:  # a teacher is named by many runs: read it once
+                fingerprints[path] = weights_fingerprint(path) if os.path.isfile(path) else None
+            record[key], record[f"{key}_weights"] = path, fingerprints.get(path)
         record["archived_at_commit"] = commit()  # the runs may be older than this code
         with open(os.path.join(target, RECORD), "w") as f:
             json.dump(record, f, indent=2)
@@ -101,11 +106,10 @@ def archive_runs(out, archive, keep_weights=()):
     return runs
 
 
-def named_checkpoints(out, archive):
-    """The checkpoints (absolute paths) that some run names as its teacher or ``load_from``: the runs under ``out``,
-    finished or still training (their ``config.py`` is written first), and the runs already archived."""
-    configs = glob.glob(os.path.join(out, "**", "config.py"), recursive=True)
-    paths = [path for config in configs for path in upstream_checkpoints(os.path.dirname(config)).values()]
+def named_checkpoints(upstream, archive):
+    """The checkpoints (absolute paths) that some run names as its teacher or ``load_from``: the runs of
+    ``upstream`` (``{run: upstream_checkpoints(run)}``) and the runs already archived."""
+    paths = [path for paths in upstream.values() for path in paths.values()]
     paths += [read_record(os.path.dirname(record)).get(key) for record in
               glob.glob(os.path.join(archive, "**", RECORD), recursive=True) for key in UPSTREAM]
     return {os.path.abspath(path) for path in paths if path}
@@ -130,8 +134,12 @@ def restore_runs(archive, out):
     named = {record.get(f"{key}_weights") for record in records.values() for key in UPSTREAM} - {None}
     present = {}
 
-    def mismatch(record):
-        """Why the run's teacher or load_from checkpoint is not the one it was built on, or ``None``."""
+    def refusal(run, record):
+        """Why the run is not put back, or ``None``."""
+        if os.path.exists(os.path.join(out, run, "train_summary.json")):
+            return "already there"
+        if record.get("weights") in named and not os.path.isfile(os.path.join(archive, run, UPSTREAM_WEIGHTS)):
+            return "other runs are built on it and it was archived without its weights: retrain it"
         for key, what in UPSTREAM.items():
             path = record.get(key)
             if not path:
@@ -148,9 +156,7 @@ def restore_runs(archive, out):
     restored, skipped = [], {}
     for run, record in records.items():
         weights = os.path.join(archive, run, UPSTREAM_WEIGHTS)
-        why = ("already there" if os.path.exists(os.path.join(out, run, "train_summary.json")) else
-               "other runs are built on it and it was archived without its weights: retrain it"
-               if record.get("weights") in named and not os.path.isfile(weights) else mismatch(record))
+        why = refusal(run, record)
         if why:
             skipped[run] = why
             continue
