@@ -18,8 +18,8 @@ import shutil
 import subprocess
 
 import torch
-from mmengine.config import Config
 
+from .config import read_config
 from .errors import InvalidValue, MissingFile
 from .module import load_state_dict_file
 
@@ -51,7 +51,7 @@ def finished_runs(root):
 def upstream_checkpoints(run_dir):
     """The checkpoints a run was built on, from its dumped config: ``{"teacher": path, "load_from": path}``,
     ``None`` where it had none."""
-    config = Config.fromfile(os.path.join(run_dir, "config.py"))
+    config = read_config(os.path.join(run_dir, "config.py"))
     teacher = config.get("teacher")
     return {"teacher": teacher.get("checkpoint") if teacher else None, "load_from": config.get("load_from")}
 

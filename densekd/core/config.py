@@ -5,12 +5,13 @@ import glob
 import importlib
 import os
 import tempfile
+import threading
 
 from mmengine.config import Config, DictAction
 
 from .errors import InvalidValue, MissingFile, UnknownKey
 
-__all__ = ["load_config", "resolve_config_path", "apply_overrides", "DictAction", "default_work_dir", "config_classes",
+__all__ = ["load_config", "read_config", "resolve_config_path", "apply_overrides", "DictAction", "default_work_dir", "config_classes",
            "dataset_meta", "config_value", "check_key_exists"]
 ZOO_SEPARATOR = "::"  # `mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py`: a config shipped inside a library
 NEW_KEY_PREFIX = "+"  # `--cfg-options +trainer.max_time=...`: add a key the config does not have, on purpose
@@ -18,6 +19,9 @@ NEW_KEY_PREFIX = "+"  # `--cfg-options +trainer.max_time=...`: add a key the con
 OPTIONAL_KEYS = {"load_from", "work_dir", "seed", "train_cfg.val_interval", "train_cfg.checkpoint_interval",
                  "train_cfg.log_interval", "train_cfg.best_metric", "train_cfg.keep_all_checkpoints",
                  "train_cfg.grad_share_interval"}
+# mmengine reads configs through pkg_resources, whose working set two threads can corrupt for the whole
+# process ("Expected str, Requirement, or Distribution"); the demo runner reads configs from its lanes.
+_CONFIG_READ_LOCK = threading.Lock()
 
 
 def load_config(path, cfg_options=None, required=("model", "train_cfg")):
@@ -28,7 +32,7 @@ def load_config(path, cfg_options=None, required=("model", "train_cfg")):
         raise MissingFile(f"config file not found: {path} — run from the repository root; "
                           "configs live under configs/")
     try:
-        cfg = Config.fromfile(path)
+        cfg = read_config(path)
     except SyntaxError as err:
         raise InvalidValue(f"config {path} is not valid Python: line {err.lineno}: {err.msg}. "
                            "Fix the file; configs are plain Python assignments.") from None
@@ -42,6 +46,12 @@ def load_config(path, cfg_options=None, required=("model", "train_cfg")):
                     "(max_iters, val_interval)") if key in ("model", "train_cfg") else f"add a '{key}' entry"
             raise UnknownKey(f"config {path} has no '{key}': {hint}")
     return cfg
+
+
+def read_config(path):
+    """``Config.fromfile``, one thread at a time (see ``_CONFIG_READ_LOCK``)."""
+    with _CONFIG_READ_LOCK:
+        return Config.fromfile(path)
 
 
 def resolve_config_path(name):
@@ -160,8 +170,8 @@ def settings_changed(cfg, dumped_path):
     run's ``config.py``), both read back from a dump so that tuples and lists compare alike."""
     with tempfile.TemporaryDirectory() as folder:
         cfg.dump(os.path.join(folder, "config.py"))
-        now = _leaves(Config.fromfile(os.path.join(folder, "config.py")).to_dict())
-    then = _leaves(Config.fromfile(dumped_path).to_dict())
+        now = _leaves(read_config(os.path.join(folder, "config.py")).to_dict())
+    then = _leaves(read_config(dumped_path).to_dict())
     return sorted(key for key in now.keys() | then.keys() if now.get(key, _ABSENT) != then.get(key, _ABSENT))
 
 

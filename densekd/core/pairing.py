@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import torch
 from mmengine.config import Config
 
-from .config import apply_overrides, load_config, resolve_config_path
+from .config import apply_overrides, load_config, read_config, resolve_config_path
 from .data import build_dataset
 from .errors import InvalidValue, MissingFile, UnknownKey
 from .module import teacher_model_cfg
@@ -88,7 +88,7 @@ def method_defaults(method, family_key, teacher_family):
     if not os.path.isfile(path):
         raise InvalidValue(f"the method defaults {path} are missing: densekd reads them from its repository's "
                            "configs/ folder; install densekd from its repository (pip install -e .)")
-    return Config.fromfile(path), path
+    return read_config(path), path
 
 
 def _dummy_batch(model_cfg, family):
