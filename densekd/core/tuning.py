@@ -184,6 +184,13 @@ def tuning_seed_scores(protocol, out):
     return scores
 
 
+def unended_settings(protocol, out):
+    """The settings with a tuning run that has not ended (neither finished nor diverged): while there are any, the
+    grid's best is only the best so far."""
+    return [setting for setting in protocol.settings
+            if any(read_result(tuning_dir(out, setting, seed), tested=False) is None for seed in protocol.seeds)]
+
+
 def tuning_scores(protocol, out, seed_scores=None):
     """``{setting: its mean score on the tuning split over the tuning seeds}``, for the settings that finished.
     ``seed_scores``: :func:`tuning_seed_scores`, when already read."""
@@ -241,9 +248,10 @@ def tuning_table(protocol, out):
     seed_scores = tuning_seed_scores(protocol, out)
     best = best_setting(protocol, out, tuning_scores(protocol, out, seed_scores)) if seed_scores else None
     column = f"{protocol.metric} (tuning split, {protocol.seeds_label})"
+    chosen = "yes" if not unended_settings(protocol, out) else "best so far"
     rows = [{"setting": s.name + (" (paper)" if s == protocol.paper else ""),
              column: mean_sd(seed_scores[s], 3) if s in seed_scores else "did not finish",
-             "chosen": "yes" if s == best else ""} for s in protocol.settings]
+             "chosen": chosen if s == best else ""} for s in protocol.settings]
     return markdown_table(rows, ["setting", column, "chosen"])
 
 
@@ -278,6 +286,8 @@ def protocol_arms(protocol, out, seeds, name):
         return arms
     best = best_setting(protocol, out, scores)
     tuned = f"{name}, tuned ({best.name})" if best != protocol.paper else f"{name}, tuned (= the paper setting)"
+    if unended := unended_settings(protocol, out):
+        tuned = f"{tuned[:-1]}; best so far, {len(unended)} of {len(protocol.settings)} grid points not ended)"
     arms[tuned] = report_dirs(out, best.slug, seeds)
     return arms
 

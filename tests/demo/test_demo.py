@@ -263,10 +263,19 @@ def test_the_full_table_pairs_each_arm_with_the_student_alone_and_shows_the_grid
     assert "| student alone (DeepLabV3 R18, width 8) | 1 2 | 21.00 ± 1.41 | - |" in table
     # paired: differences +1.1 and +1.2 -> mean +1.15, interval +1.15 -/+ 12.706 * 0.0707 / sqrt(2)
     assert "| student + logit mimic (MSE), paper setting (loss_weight=1.0) | 1 2 | 22.15 ± 1.48 | +1.15 [+0.51, +1.79], finding |" in table
-    assert "student + logit mimic (MSE), tuned (loss_weight=3.0) | 1 2 | 23.50 ± 2.12 | +2.50 [-3.85, +8.85], no difference shown |" in table
-    assert "student + ACAM-KD, tuned (= the paper setting)" in table
+    # 2 of the mimic's 5 grid points ended: its choice is only the best so far, and the rows say so
+    assert ("student + logit mimic (MSE), tuned (loss_weight=3.0; best so far, 3 of 5 grid points not ended) | 1 2 | "
+            "23.50 ± 2.12 | +2.50 [-3.85, +8.85], no difference shown |") in table
+    assert "student + ACAM-KD, tuned (= the paper setting; best so far, 5 of 6 grid points not ended)" in table
     assert "| ACAM-KD: spatial masks only | 1 | 18.00 | - |" in table  # one seed, not paired
-    assert "| loss_weight=3.0 | 21.000 | yes |" in table and "| loss_weight=0.1 | did not finish |  |" in table
+    assert "| loss_weight=3.0 | 21.000 | best so far |" in table and "| loss_weight=0.1 | did not finish |  |" in table
+    for setting in ("loss_weight-0.1", "loss_weight-0.3"):
+        run(tmp_path / "deeplabv3_mimic_streets" / "tuning" / setting, None, False, val_metrics={"mIoU": 19.0},
+            val_iteration=9)
+    run(tmp_path / "deeplabv3_mimic_streets" / "tuning" / "loss_weight-10.0", None, False, diverged=True)
+    table = wing.report()  # a diverged point has ended too: the grid is complete
+    assert "student + logit mimic (MSE), tuned (loss_weight=3.0) | 1 2 |" in table
+    assert "| loss_weight=3.0 | 21.000 | yes |" in table and "| loss_weight=10.0 | did not finish |  |" in table
     # gradient shares: the mimic's paper run logged them, ACAM-KD's did not (its line says so)
     logs = tmp_path / "deeplabv3_mimic_streets" / "report" / "loss_weight-1.0" / "seed1" / "logs" / "version_0"
     logs.mkdir(parents=True)
@@ -277,7 +286,7 @@ def test_the_full_table_pairs_each_arm_with_the_student_alone_and_shows_the_grid
     assert (tmp_path / "seg_grad_shares.png").is_file()
     assert "Gradient shares, student + ACAM-KD:" in table
     # before any grid point finishes (a session that ran the paper seeds first), the paper rows still table
-    for setting in ("loss_weight-1.0", "loss_weight-3.0"):
+    for setting in ("loss_weight-1.0", "loss_weight-3.0", "loss_weight-0.1", "loss_weight-0.3"):
         (tmp_path / "deeplabv3_mimic_streets" / "tuning" / setting / "train_summary.json").unlink()
     table = wing.report()
     assert "| student + logit mimic (MSE), paper setting (loss_weight=1.0) | 1 2 | 22.15 ± 1.48 |" in table
