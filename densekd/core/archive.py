@@ -10,6 +10,7 @@ software has), and refuses it otherwise. A run whose checkpoint another archived
 weights (no optimizer state: a few MB), so a new machine puts it back first instead of retraining it for an
 hour; such runs archived before they kept weights are left to retrain.
 """
+import filecmp
 import glob
 import hashlib
 import json
@@ -86,6 +87,9 @@ def archive_runs(out, archive, keep_weights=()):
         source, target = os.path.join(out, run), os.path.join(archive, run)
         own = os.path.join(source, "last.ckpt")
         keep = os.path.abspath(own) in named or os.path.isfile(os.path.join(target, UPSTREAM_WEIGHTS))  # once kept, kept
+        if already_archived(source, target) and not (keep and os.path.isfile(own)
+                                                     and not os.path.isfile(os.path.join(target, UPSTREAM_WEIGHTS))):
+            continue  # its record stays as first written (a restored run has no last.ckpt to fingerprint again)
         if os.path.isdir(target):
             shutil.rmtree(target)
         for pattern in KEPT:
@@ -104,6 +108,16 @@ def archive_runs(out, archive, keep_weights=()):
             state = load_state_dict_file(own, "checkpoint to archive")
             torch.save({"state_dict": state}, os.path.join(target, UPSTREAM_WEIGHTS))
     return runs
+
+
+def already_archived(source, target):
+    """Is the run in ``source`` the one archived in ``target``, tested alike? (The same training summary, times
+    included, and the same test metrics or none in both.)"""
+    def same(name):
+        paths = [os.path.join(folder, name) for folder in (source, target)]
+        present = [os.path.isfile(path) for path in paths]
+        return present[0] == present[1] and (not present[0] or filecmp.cmp(*paths, shallow=False))
+    return os.path.isfile(os.path.join(target, RECORD)) and same("train_summary.json") and same("metrics.json")
 
 
 def named_checkpoints(upstream, archive):

@@ -133,6 +133,20 @@ def test_a_teacher_keeps_its_weights_before_any_student_has_finished(runs):
     assert (runs / "archive" / "teacher" / "weights.pt").is_file()
 
 
+def test_saving_again_keeps_the_records_of_runs_already_archived(runs):
+    archive_runs("out", "archive")
+    student = runs / "archive" / "seed1" / "student" / "archive.json"
+    first = json.loads(student.read_text())
+    os.rename("out", "lost")
+    restore_runs("archive", "out")  # a student comes back without its checkpoint
+    archive_runs("out", "archive")
+    assert json.loads(student.read_text()) == first  # not weights=None, not a new commit
+    with open("out/seed1/student/metrics.json", "w") as f:
+        json.dump({"mIoU": 13.0}, f)  # tested again: archived again
+    archive_runs("out", "archive")
+    assert json.loads((runs / "archive" / "seed1" / "student" / "metrics.json").read_text()) == {"mIoU": 13.0}
+
+
 def test_weights_kept_on_request_and_a_run_not_there_is_named(runs):
     assert archive_runs("out", "archive", keep_weights=["seed1/student"]) == ["seed1/student", "teacher"]
     assert (runs / "archive" / "seed1" / "student" / "weights.pt").is_file()
