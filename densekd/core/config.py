@@ -21,7 +21,7 @@ OPTIONAL_KEYS = {"load_from", "work_dir", "seed", "train_cfg.val_interval", "tra
                  "train_cfg.grad_share_interval"}
 # mmengine reads configs through pkg_resources, whose working set two threads can corrupt for the whole
 # process ("Expected str, Requirement, or Distribution"); the demo runner reads configs from its lanes.
-_CONFIG_READ_LOCK = threading.Lock()
+_CONFIG_READ_LOCK = threading.RLock()  # re-entrant: a config may import a plugin that reads one
 
 
 def load_config(path, cfg_options=None, required=("model", "train_cfg")):
