@@ -8,7 +8,9 @@ therefore records the fingerprint of its own weights and of those two; putting a
 now at its config's path to have the same fingerprint (a run retrained from the same config and seed on the same
 software has), and refuses it otherwise. A run whose checkpoint another archived run names also keeps its
 weights (no optimizer state: a few MB), so a new machine puts it back first instead of retraining it for an
-hour; such runs archived before they kept weights are left to retrain.
+hour; such runs archived before they kept weights are left to retrain. Other files under the runs folder that a
+run's config names (class text embeddings) are fingerprinted and kept alike, with files kept on request (what
+those were made from).
 """
 import filecmp
 import glob
@@ -20,13 +22,15 @@ import subprocess
 
 import torch
 
-from .config import read_config
+from .config import config_leaves, read_config
 from .errors import InvalidValue, MissingFile
 from .module import load_state_dict_file
+from ..data.manifest import read_json_or_none
 
 RECORD = "archive.json"
 KEPT = ("config.py", "train_summary.json", "metrics.json", "logs/version_*/metrics.csv")
 UPSTREAM_WEIGHTS = "weights.pt"  # the state dict of a run other runs start from or learn from, put back as last.ckpt
+FILES = "files.json"  # input files kept beside the runs (not runs themselves): {path under the archive: fingerprint}
 UPSTREAM = {"teacher": "its teacher", "load_from": "the checkpoint it started from (load_from)"}
 
 
@@ -49,12 +53,27 @@ def finished_runs(root):
                   for path in glob.glob(os.path.join(root, "**", "train_summary.json"), recursive=True))
 
 
-def upstream_checkpoints(run_dir):
-    """The checkpoints a run was built on, from its dumped config: ``{"teacher": path, "load_from": path}``,
-    ``None`` where it had none."""
+def file_fingerprint(path):
+    """A short hash of a file's bytes."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()[:16]
+
+
+def run_inputs(run_dir, out):
+    """What a run was built on, from its dumped config: ``(checkpoints, files)``. ``checkpoints``:
+    ``{"teacher": path, "load_from": path}`` (``None`` where it had none); ``files``: the other files under ``out``
+    that the config names (the OV detectors' class text embeddings), as the config names them."""
     config = read_config(os.path.join(run_dir, "config.py"))
     teacher = config.get("teacher")
-    return {"teacher": teacher.get("checkpoint") if teacher else None, "load_from": config.get("load_from")}
+    checkpoints = {"teacher": teacher.get("checkpoint") if teacher else None, "load_from": config.get("load_from")}
+    files = sorted({value for value in config_leaves(config.to_dict()).values()
+                    if isinstance(value, str) and value not in checkpoints.values() and os.path.isfile(value)
+                    and is_under(value, out)})
+    return checkpoints, files
+
+
+def is_under(path, folder):
+    return os.path.commonpath([os.path.abspath(path), os.path.abspath(folder)]) == os.path.abspath(folder)
 
 
 def commit():
@@ -66,20 +85,25 @@ def commit():
         return None
 
 
-def archive_runs(out, archive, keep_weights=()):
+def archive_runs(out, archive, keep_weights=(), keep_files=()):
     """Copy the kept files of every finished run under ``out`` into ``archive`` (same relative paths), each with
-    its record: the fingerprints of its weights and of its teacher and ``load_from`` checkpoints, the commit of the
-    code that archived it; a run that another run names as one of those (:func:`named_checkpoints`) also keeps its
-    weights, as do the runs in ``keep_weights`` (run paths under ``out``: a teacher no run names yet). Returns the
-    archived run paths."""
+    its record: the fingerprints of its weights, of its teacher and ``load_from`` checkpoints and of the other
+    files under ``out`` its config names (``inputs``), the commit of the code that archived it. A run that another
+    run names as teacher or ``load_from`` (:func:`named_checkpoints`) also keeps its weights, as do the runs in
+    ``keep_weights`` (run paths under ``out``: a teacher no run names yet). The input files, and ``keep_files``
+    (paths under ``out``: what the inputs were made from, e.g. the demo CLIP), are copied too (listed in
+    ``files.json``). Returns the archived run paths."""
     runs = finished_runs(out)
-    unknown = sorted(set(keep_weights) - set(runs))
-    if unknown:
+    if unknown := sorted(set(keep_weights) - set(runs)):
         raise InvalidValue(f"--weights {' '.join(unknown)}: no finished run there under {out} (finished: "
                            f"{', '.join(runs[:8])}{', ...' if len(runs) > 8 else ''})")
+    if missing := [path for path in keep_files if not os.path.isfile(os.path.join(out, path))]:
+        raise InvalidValue(f"--files {' '.join(missing)}: no such file under {out} (give paths under it)")
     # every run folder under out, finished or still training (its config.py is written first)
-    upstream = {os.path.relpath(os.path.dirname(config), out): upstream_checkpoints(os.path.dirname(config))
-                for config in glob.glob(os.path.join(out, "**", "config.py"), recursive=True)}
+    upstream, inputs = {}, {}
+    for config in glob.glob(os.path.join(out, "**", "config.py"), recursive=True):
+        run = os.path.relpath(os.path.dirname(config), out)
+        upstream[run], inputs[run] = run_inputs(os.path.dirname(config), out)
     named = named_checkpoints(upstream, archive) | {os.path.abspath(os.path.join(out, run, "last.ckpt"))
                                                     for run in keep_weights}
     fingerprints = {}
@@ -101,13 +125,29 @@ def archive_runs(out, archive, keep_weights=()):
             if path and path not in fingerprints:  # a teacher is named by many runs: read it once
                 fingerprints[path] = weights_fingerprint(path) if os.path.isfile(path) else None
             record[key], record[f"{key}_weights"] = path, fingerprints.get(path)
+        record["inputs"] = {path: file_fingerprint(path) for path in inputs[run]}
         record["archived_at_commit"] = commit()  # the runs may be older than this code
         with open(os.path.join(target, RECORD), "w") as f:
             json.dump(record, f, indent=2)
         if keep and os.path.isfile(own):
             state = load_state_dict_file(own, "checkpoint to archive")
             torch.save({"state_dict": state}, os.path.join(target, UPSTREAM_WEIGHTS))
+    named_files = {os.path.relpath(path, out) for paths in inputs.values() for path in paths}
+    archive_files(out, archive, named_files | set(keep_files))
     return runs
+
+
+def archive_files(out, archive, files):
+    """Copy ``files`` (paths under ``out``) into ``archive`` and list them with their fingerprints in
+    ``files.json``; files listed before stay listed (and kept)."""
+    kept = read_json_or_none(os.path.join(archive, FILES)) or {}
+    for path in sorted(files):
+        os.makedirs(os.path.dirname(os.path.join(archive, path)) or archive, exist_ok=True)
+        shutil.copy2(os.path.join(out, path), os.path.join(archive, path))
+        kept[path] = file_fingerprint(os.path.join(archive, path))
+    if kept:
+        with open(os.path.join(archive, FILES), "w") as f:
+            json.dump(kept, f, indent=2, sort_keys=True)
 
 
 def already_archived(source, target):
@@ -138,11 +178,27 @@ def read_record(run_dir):
         return json.load(f)
 
 
+def restore_files(archive, out):
+    """Put the archived input files (``files.json``) back under ``out`` where missing. Returns ``(restored,
+    differing)``: paths, and ``{path: why}`` for files there with other contents (the runs named them are refused)."""
+    restored, differing = [], {}
+    for path, fingerprint in (read_json_or_none(os.path.join(archive, FILES)) or {}).items():
+        target = os.path.join(out, path)
+        if not os.path.isfile(target):
+            os.makedirs(os.path.dirname(target) or out, exist_ok=True)
+            shutil.copy2(os.path.join(archive, path), target)
+            restored.append(path)
+        elif (now := file_fingerprint(target)) != fingerprint:
+            differing[path] = f"there with other contents ({now}, archived: {fingerprint}): left as it is"
+    return restored, differing
+
+
 def restore_runs(archive, out):
     """Put the archived runs back under ``out`` (those not already there): first the runs others are built on, with
     their weights as ``last.ckpt`` (one archived without them is left to retrain), then the others, each only when
-    its teacher and ``load_from`` checkpoints are present with the archived fingerprints. Returns
-    ``(restored, skipped)``: run paths, and ``{run path: why}``."""
+    its teacher and ``load_from`` checkpoints and its input files are present with the archived fingerprints (put
+    the files back first: :func:`restore_files`). Returns ``(restored, skipped)``: run paths, and
+    ``{run path: why}``."""
     runs = sorted(finished_runs(archive), key=lambda run: not os.path.isfile(os.path.join(archive, run, UPSTREAM_WEIGHTS)))
     records = {run: read_record(os.path.join(archive, run)) for run in runs}
     named = {record.get(f"{key}_weights") for record in records.values() for key in UPSTREAM} - {None}
@@ -165,6 +221,13 @@ def restore_runs(archive, out):
             if present[path] != record.get(f"{key}_weights"):
                 return (f"{what} {path} has other weights ({present[path]}, archived run: "
                         f"{record.get(f'{key}_weights')}): not comparable")
+        for path, fingerprint in record.get("inputs", {}).items():
+            if path not in present:
+                present[path] = file_fingerprint(path) if os.path.isfile(path) else None
+            if present[path] is None:
+                return f"its input {path} is missing: make it first"
+            if present[path] != fingerprint:
+                return f"its input {path} differs ({present[path]}, archived run: {fingerprint}): not comparable"
         return None
 
     restored, skipped = [], {}

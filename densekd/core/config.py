@@ -11,7 +11,7 @@ from mmengine.config import Config, DictAction
 
 from .errors import InvalidValue, MissingFile, UnknownKey
 
-__all__ = ["load_config", "read_config", "resolve_config_path", "apply_overrides", "DictAction", "default_work_dir", "config_classes",
+__all__ = ["load_config", "read_config", "config_leaves", "resolve_config_path", "apply_overrides", "DictAction", "default_work_dir", "config_classes",
            "dataset_meta", "config_value", "check_key_exists"]
 ZOO_SEPARATOR = "::"  # `mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py`: a config shipped inside a library
 NEW_KEY_PREFIX = "+"  # `--cfg-options +trainer.max_time=...`: add a key the config does not have, on purpose
@@ -170,20 +170,20 @@ def settings_changed(cfg, dumped_path):
     run's ``config.py``), both read back from a dump so that tuples and lists compare alike."""
     with tempfile.TemporaryDirectory() as folder:
         cfg.dump(os.path.join(folder, "config.py"))
-        now = _leaves(read_config(os.path.join(folder, "config.py")).to_dict())
-    then = _leaves(read_config(dumped_path).to_dict())
+        now = config_leaves(read_config(os.path.join(folder, "config.py")).to_dict())
+    then = config_leaves(read_config(dumped_path).to_dict())
     return sorted(key for key in now.keys() | then.keys() if now.get(key, _ABSENT) != then.get(key, _ABSENT))
 
 
 _ABSENT = object()
 
 
-def _leaves(node, prefix=""):
+def config_leaves(node, prefix=""):
     """``{'a.b.c': value}`` for every non-dict value of a nested dict."""
     leaves = {}
     for key, value in node.items():
         if isinstance(value, dict):
-            leaves.update(_leaves(value, f"{prefix}{key}."))
+            leaves.update(config_leaves(value, f"{prefix}{key}."))
         else:
             leaves[prefix + str(key)] = value
     return leaves

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import load_tool
-from densekd.core.archive import archive_runs, restore_runs, weights_fingerprint
+from densekd.core.archive import archive_runs, file_fingerprint, restore_files, restore_runs, weights_fingerprint
 from densekd.core.errors import InvalidValue, MissingFile
 
 
@@ -155,6 +155,34 @@ def test_weights_kept_on_request_and_a_run_not_there_is_named(runs):
     with pytest.raises(InvalidValue, match=r"--weights seed9/student: no finished run there under out \(finished: "
                                            r"seed1/student, teacher\)"):
         archive_runs("out", "archive", keep_weights=["seed9/student"])
+
+
+def test_files_a_run_names_come_back_with_it_and_other_contents_refuse_it(runs):
+    """The OV detectors name class text embeddings made from the demo CLIP: both are kept (the CLIP on request),
+    and a detector comes back only beside the same embeddings."""
+    os.makedirs("out/clip")
+    for name, content in (("text.safetensors", b"embeddings"), ("clip.safetensors", b"clip weights")):
+        with open(f"out/clip/{name}", "wb") as f:
+            f.write(content)
+    finished_run("out/seed1/detector", ckpt_value=6.0)
+    with open("out/seed1/detector/config.py", "a") as f:
+        f.write("model = dict(vocabulary=dict(text_embeddings='out/clip/text.safetensors'))\n")
+    archive_runs("out", "archive", keep_files=["clip/clip.safetensors"])
+    record = json.loads((runs / "archive" / "seed1" / "detector" / "archive.json").read_text())
+    assert record["inputs"] == {"out/clip/text.safetensors": file_fingerprint("out/clip/text.safetensors")}
+    assert json.loads((runs / "archive" / "files.json").read_text()) == {
+        "clip/clip.safetensors": file_fingerprint("out/clip/clip.safetensors"),
+        "clip/text.safetensors": file_fingerprint("out/clip/text.safetensors")}
+    os.rename("out", "lost")
+    assert restore_files("archive", "out") == (["clip/clip.safetensors", "clip/text.safetensors"], {})
+    assert "seed1/detector" in restore_runs("archive", "out")[0]
+    shutil.rmtree("out/seed1/detector")
+    with open("out/clip/text.safetensors", "wb") as f:
+        f.write(b"embeddings of a retrained CLIP")
+    assert restore_files("archive", "out")[1]["clip/text.safetensors"].startswith("there with other contents")
+    assert "its input out/clip/text.safetensors differs" in restore_runs("archive", "out")[1]["seed1/detector"]
+    with pytest.raises(InvalidValue, match=r"--files clip/none.pt: no such file under out"):
+        archive_runs("out", "archive", keep_files=["clip/none.pt"])
 
 
 def test_tool_round_trip_and_missing_folder(runs, capsys):
