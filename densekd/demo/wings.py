@@ -8,7 +8,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..core.errors import DensekdError
+from ..core.errors import DensekdError, MissingFile
 from ..core.evidence import comparison_table
 from ..core.grad_shares import grad_share_table, plot_grad_shares, read_grad_shares
 from ..core.report import markdown_table
@@ -258,8 +258,17 @@ def model_args(models):
 
 
 def picture(tool, mode, inputs, models, png):
-    """``tools/visualize.py --mode MODE``: each model's predictions on ``inputs`` (images or LiDAR scans)."""
-    tool("tools/visualize.py", "--mode", mode, *model_args(models), "--images", *inputs, "--out", png)
+    """``tools/visualize.py --mode MODE``: each model's predictions on ``inputs`` (images or LiDAR scans). Models
+    without a checkpoint are left out, named (runs put back from an archive keep none, unless others learn from
+    them); refused when fewer than two are left."""
+    drawn = [model for model in models if os.path.isfile(os.path.join(model[2], "last.ckpt"))]
+    left_out = [name for name, _, work_dir in models if not os.path.isfile(os.path.join(work_dir, "last.ckpt"))]
+    if len(drawn) < 2:
+        raise MissingFile(f"{png}: {len(drawn)} of the {len(models)} models have a checkpoint (none: "
+                          f"{', '.join(left_out)}): runs put back from an archive keep none; retrain them to draw them")
+    if left_out:
+        print(f"{png}: left out {', '.join(left_out)} (no checkpoint: put back from an archive)")
+    tool("tools/visualize.py", "--mode", mode, *model_args(drawn), "--images", *inputs, "--out", png)
 
 
 def report_images(pattern, n=3):

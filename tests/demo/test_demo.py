@@ -11,12 +11,12 @@ import time
 import pytest
 
 from densekd.core.config import DictAction, load_config, parse_cfg_options
-from densekd.core.errors import InvalidValue, StepFailed
+from densekd.core.errors import InvalidValue, MissingFile, StepFailed
 from densekd.core import runner
 from densekd.core.runner import (Step, ToolRunner, critical_paths, run_steps, schedule_options, threads_per_step,
                                   train_only)
 from densekd.demo.tour import check_schedule, only_steps, parse_args
-from densekd.demo.wings import LIDAR, SECOND, SEGMENTATION, open_vocabulary_plan, wing_plan
+from densekd.demo.wings import LIDAR, SECOND, SEGMENTATION, open_vocabulary_plan, picture, wing_plan
 
 
 def test_steps_run_after_what_they_need_at_most_jobs_at_a_time_and_a_failure_skips_only_its_dependents():
@@ -291,6 +291,20 @@ def test_the_full_table_pairs_each_arm_with_the_student_alone_and_shows_the_grid
     table = wing.report()
     assert "| student + logit mimic (MSE), paper setting (loss_weight=1.0) | 1 2 | 22.15 ± 1.48 |" in table
     assert "| student + logit mimic (MSE), tuned (grid not run yet) |  | no finished run |" in table
+
+
+def test_the_picture_leaves_out_runs_without_a_checkpoint_and_needs_two(tmp_path):
+    models = [(name, f"configs/{name}.py", str(tmp_path / name)) for name in ("teacher", "alone", "mimic")]
+    for name in ("teacher", "mimic"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "last.ckpt").write_bytes(b"")
+    calls = []
+    picture(recording_tool(calls), "seg", ["a.png"], models, "p.png")
+    (script, args), = calls
+    assert args.count("--model") == 2 and "alone" not in args
+    (tmp_path / "mimic" / "last.ckpt").unlink()
+    with pytest.raises(MissingFile, match=r"p.png: 1 of the 3 models have a checkpoint \(none: alone, mimic\)"):
+        picture(recording_tool(calls), "seg", ["a.png"], models, "p.png")
 
 
 def test_the_ov_table_opens_with_the_clip_teacher_as_a_detector_scored_at_its_own_logit_scale(tmp_path):
