@@ -110,9 +110,9 @@ def archive_runs(out, archive, keep_weights=(), keep_files=()):
     for run in runs:
         source, target = os.path.join(out, run), os.path.join(archive, run)
         own = os.path.join(source, "last.ckpt")
-        keep = os.path.abspath(own) in named or os.path.isfile(os.path.join(target, UPSTREAM_WEIGHTS))  # once kept, kept
-        if already_archived(source, target) and not (keep and os.path.isfile(own)
-                                                     and not os.path.isfile(os.path.join(target, UPSTREAM_WEIGHTS))):
+        kept_before = os.path.isfile(os.path.join(target, UPSTREAM_WEIGHTS))
+        keep = os.path.abspath(own) in named or kept_before  # once kept, kept
+        if already_archived(source, target) and not (keep and os.path.isfile(own) and not kept_before):
             continue  # its record stays as first written (a restored run has no last.ckpt to fingerprint again)
         if os.path.isdir(target):
             shutil.rmtree(target)
@@ -138,13 +138,16 @@ def archive_runs(out, archive, keep_weights=(), keep_files=()):
 
 
 def archive_files(out, archive, files):
-    """Copy ``files`` (paths under ``out``) into ``archive`` and list them with their fingerprints in
-    ``files.json``; files listed before stay listed (and kept)."""
+    """Copy ``files`` (paths under ``out``) into ``archive`` where changed or missing, and list them with their
+    fingerprints in ``files.json``; files listed before stay listed (and kept)."""
     kept = read_json_or_none(os.path.join(archive, FILES)) or {}
     for path in sorted(files):
+        fingerprint = file_fingerprint(os.path.join(out, path))
+        if kept.get(path) == fingerprint and os.path.isfile(os.path.join(archive, path)):
+            continue
         os.makedirs(os.path.dirname(os.path.join(archive, path)) or archive, exist_ok=True)
         shutil.copy2(os.path.join(out, path), os.path.join(archive, path))
-        kept[path] = file_fingerprint(os.path.join(archive, path))
+        kept[path] = fingerprint
     if kept:
         with open(os.path.join(archive, FILES), "w") as f:
             json.dump(kept, f, indent=2, sort_keys=True)
@@ -162,7 +165,7 @@ def already_archived(source, target):
 
 def named_checkpoints(upstream, archive):
     """The checkpoints (absolute paths) that some run names as its teacher or ``load_from``: the runs of
-    ``upstream`` (``{run: upstream_checkpoints(run)}``) and the runs already archived."""
+    ``upstream`` (``{run: its checkpoints, as run_inputs gives them}``) and the runs already archived."""
     paths = [path for paths in upstream.values() for path in paths.values()]
     paths += [read_record(os.path.dirname(record)).get(key) for record in
               glob.glob(os.path.join(archive, "**", RECORD), recursive=True) for key in UPSTREAM]

@@ -11,8 +11,8 @@ from mmengine.config import Config, DictAction
 
 from .errors import InvalidValue, MissingFile, UnknownKey
 
-__all__ = ["load_config", "read_config", "config_leaves", "resolve_config_path", "apply_overrides", "DictAction", "default_work_dir", "config_classes",
-           "dataset_meta", "config_value", "check_key_exists"]
+__all__ = ["load_config", "read_config", "config_leaves", "resolve_config_path", "apply_overrides", "DictAction",
+           "default_work_dir", "config_classes", "dataset_meta", "config_value", "check_key_exists"]
 ZOO_SEPARATOR = "::"  # `mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py`: a config shipped inside a library
 NEW_KEY_PREFIX = "+"  # `--cfg-options +trainer.max_time=...`: add a key the config does not have, on purpose
 # Keys densekd reads when a config has them: an override may set them without the prefix.

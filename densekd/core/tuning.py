@@ -285,10 +285,10 @@ def protocol_arms(protocol, out, seeds, name):
         arms[f"{name}, tuned (grid not run yet)"] = {}
         return arms
     best = best_setting(protocol, out, scores)
-    tuned = f"{name}, tuned ({best.name})" if best != protocol.paper else f"{name}, tuned (= the paper setting)"
+    label = best.name if best != protocol.paper else "= the paper setting"
     if unended := unended_settings(protocol, out):
-        tuned = f"{tuned[:-1]}; best so far, {len(unended)} of {len(protocol.settings)} grid points not ended)"
-    arms[tuned] = report_dirs(out, best.slug, seeds)
+        label += f"; best so far, {len(unended)} of {len(protocol.settings)} grid points not ended"
+    arms[f"{name}, tuned ({label})"] = report_dirs(out, best.slug, seeds)
     return arms
 
 

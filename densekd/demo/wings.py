@@ -261,8 +261,9 @@ def picture(tool, mode, inputs, models, png):
     """``tools/visualize.py --mode MODE``: each model's predictions on ``inputs`` (images or LiDAR scans). Models
     without a checkpoint are left out, named (runs put back from an archive keep none, unless others learn from
     them); refused when fewer than two are left."""
-    drawn = [model for model in models if os.path.isfile(os.path.join(model[2], "last.ckpt"))]
-    left_out = [name for name, _, work_dir in models if not os.path.isfile(os.path.join(work_dir, "last.ckpt"))]
+    has_checkpoint = {name: os.path.isfile(os.path.join(work_dir, "last.ckpt")) for name, _, work_dir in models}
+    drawn = [model for model in models if has_checkpoint[model[0]]]
+    left_out = [name for name, present in has_checkpoint.items() if not present]
     if len(drawn) < 2:
         raise MissingFile(f"{png}: {len(drawn)} of the {len(models)} models have a checkpoint (none: "
                           f"{', '.join(left_out)}): runs put back from an archive keep none; retrain them to draw them")
