@@ -336,7 +336,9 @@ SECOND = WingSpec(
      Run("student + BEV feature mimic (MSE)", "configs/demo/second_mimic_lidar.py", "second_mimic_lidar",
          headline=False, tuned=True, seconds=950),
      Run("student + PointDistiller", "configs/demo/second_pointdistiller_lidar.py", "second_pointdistiller_lidar",
-         tuned=True, seconds=1000)],
+         tuned=True, seconds=1000),
+     Run("student + PointDistiller, first BEV stage only", "configs/demo/second_pointdistiller_first_stage_lidar.py",
+         "second_pointdistiller_first_stage_lidar", headline=False, ablation=True, seconds=900)],
     LIDAR.metrics, digits=1, picture=("bev", report_scans()))
 
 DETECTION = WingSpec(

@@ -29,6 +29,7 @@ DEMO_DISTILLED = {  # demo config -> its teacher's config
     "configs/demo/pointpillars_pointdistiller_lidar.py": PP_DEMO_TEACHER,
     "configs/demo/pointpillars_mimic_lidar.py": PP_DEMO_TEACHER,
     "configs/demo/second_pointdistiller_lidar.py": SECOND_DEMO_TEACHER,
+    "configs/demo/second_pointdistiller_first_stage_lidar.py": SECOND_DEMO_TEACHER,
     "configs/demo/second_mimic_lidar.py": SECOND_DEMO_TEACHER,
 }
 
