@@ -208,14 +208,24 @@ def best_setting(protocol, out, scores=None):
     return max(protocol.settings, key=lambda s: (scores.get(s, float("-inf")), s == protocol.paper))
 
 
+def settled_choice(protocol, out):
+    """The grid's choice once every grid point has ended and one has a score; ``None`` while it is not known."""
+    if unended_settings(protocol, out) or not (scores := tuning_scores(protocol, out)):
+        return None
+    return best_setting(protocol, out, scores)
+
+
 def arm_steps(protocol, out, label, seeds, student_alone=False, after=(), seconds=60.0):
     """Steps of the report runs: the paper's setting and the tuned one over ``seeds`` (the tuned one once the
-    tuning steps are done; it reuses the paper's runs when they are the same setting) and, with
-    ``student_alone``, the student alone (the same config and options, ``teacher=None``)."""
+    tuning steps are done; it reuses the paper's runs when they are the same setting, so it waits for them unless
+    the grid has already chosen another) and, with ``student_alone``, the student alone (the same config and
+    options, ``teacher=None``)."""
     if set(seeds) & set(protocol.seeds):
         raise InvalidValue(f"report seeds {list(seeds)} overlap the tuning seeds {list(protocol.seeds)}: the report "
                            "runs need seeds the grid never trained with — change --seeds or --tuning-seeds")
     tuning = [step.name for step in tuning_steps(protocol, out, label)]  # the tuned runs wait for them
+    choice = settled_choice(protocol, out)
+    tuned_needs_paper = choice is None or choice == protocol.paper
     alone = options_list(protocol, Setting(()), extra={"teacher": "None"})
     steps = []
     for seed in seeds:
@@ -233,7 +243,8 @@ def arm_steps(protocol, out, label, seeds, student_alone=False, after=(), second
             best = best_setting(protocol, out)
             train_and_test(tool, protocol.config, report_dir(out, best.slug, s), s, options_list(protocol, best))
 
-        steps += [paper, Step(f"{label}: tuned setting (seed {seed})", tuned, after=(*after, *tuning, paper.name),
+        steps += [paper, Step(f"{label}: tuned setting (seed {seed})", tuned,
+                              after=(*after, *tuning, *([paper.name] if tuned_needs_paper else [])),
                               seconds=seconds, log=os.path.join(out, "logs", f"tuned_seed{seed}.log"))]
     return steps
 

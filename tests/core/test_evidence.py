@@ -164,3 +164,41 @@ def test_tuning_seeds_are_distinct_and_apart_from_the_report_seeds():
     with pytest.raises(InvalidValue) as err:
         arm_steps(protocol, "out", "mimic", [1, 2, 3])
     assert "\n" not in str(err.value) and "overlap the tuning seeds [0, 1]" in str(err.value)
+
+
+def test_tuned_runs_wait_for_the_papers_only_while_they_may_be_the_same_runs(tmp_path):
+    """A tuned run reuses the paper's when the grid chose the paper's setting, so it waits for it; once the grid
+    has ended with another choice it need not (a short stay can run the tuned seeds first)."""
+    protocol = load_protocol(MIMIC, {"distiller.loss_weight": [3.0]}, "mIoU")
+    paper, tuned = protocol.settings
+    out = str(tmp_path)
+
+    def waits(out):
+        after = {step.name: step.after for step in arm_steps(protocol, out, "mimic", [1, 2])}
+        return ["mimic: paper setting (seed 1)" in after["mimic: tuned setting (seed 1)"],
+                "mimic: paper setting (seed 2)" in after["mimic: tuned setting (seed 2)"]]
+
+    def finish(setting, miou):
+        folder = tuning_dir(out, setting)
+        os.makedirs(folder)
+        json.dump({"iterations": 4, "val_iteration": 4, "val_metrics": {"mIoU": miou}},
+                  open(os.path.join(folder, "train_summary.json"), "w"))
+
+    assert waits(out) == [True, True]  # nothing has run: the choice is not known
+    finish(tuned, 9.0)
+    assert waits(out) == [True, True]  # the paper's grid point has not ended: weight 3 leads only so far
+    finish(paper, 5.0)
+    assert waits(out) == [False, False]  # weight 3 chosen: its runs are its own
+    assert all("mimic: tuning loss_weight=3.0" in step.after for step in arm_steps(protocol, out, "mimic", [1])
+               if step.name.startswith("mimic: tuned"))
+
+
+def test_tuned_runs_wait_for_the_papers_when_the_grid_chose_the_papers_setting(tmp_path):
+    protocol = load_protocol(MIMIC, {"distiller.loss_weight": [3.0]}, "mIoU")
+    for setting, miou in zip(protocol.settings, (9.0, 5.0)):
+        folder = tuning_dir(str(tmp_path), setting)
+        os.makedirs(folder)
+        json.dump({"iterations": 4, "val_iteration": 4, "val_metrics": {"mIoU": miou}},
+                  open(os.path.join(folder, "train_summary.json"), "w"))
+    tuned = next(step for step in arm_steps(protocol, str(tmp_path), "mimic", [1]) if "tuned" in step.name)
+    assert "mimic: paper setting (seed 1)" in tuned.after
