@@ -15,6 +15,16 @@ from densekd.core.tuning import (arm_steps, best_setting, choice_check, load_pro
 MIMIC = "configs/demo/deeplabv3_mimic_streets.py"
 
 
+def finished_run(folder, miou, tested=None):
+    """A run folder as a finished 4-iteration run leaves it: ``miou`` on the tuning split (its last validation)
+    and, with ``tested``, on the report split."""
+    os.makedirs(folder)
+    json.dump({"iterations": 4, "val_iteration": 4, "val_metrics": {"mIoU": miou}},
+              open(os.path.join(folder, "train_summary.json"), "w"))
+    if tested is not None:
+        json.dump({"mIoU": tested}, open(os.path.join(folder, "metrics.json"), "w"))
+
+
 def test_paired_interval_by_hand():
     # differences 1, 2, 3: mean 2, sd 1, t(0.975, 2 dof) = 4.302653 -> half-width 4.302653 / sqrt(3) = 2.484138
     d = paired_difference({0: 3.0, 1: 5.0, 2: 7.0}, {0: 2.0, 1: 3.0, 2: 4.0})
@@ -114,22 +124,14 @@ def test_the_grids_choice_is_checked_over_the_report_seeds_on_the_tuning_split(t
     say otherwise over seeds 1-3 (differences -2, -3, -1: mean -2, sd 1, half-width 4.302653 / sqrt(3) = 2.48)."""
     protocol = load_protocol(MIMIC, {"distiller.loss_weight": [3.0]}, "mIoU")
     paper, tuned = protocol.settings
-
-    def run(folder, miou, tested=None):
-        os.makedirs(folder)
-        json.dump({"iterations": 4, "val_iteration": 4, "val_metrics": {"mIoU": miou}},
-                  open(os.path.join(folder, "train_summary.json"), "w"))
-        if tested is not None:  # the report split: must not be what the check reads
-            json.dump({"mIoU": tested}, open(os.path.join(folder, "metrics.json"), "w"))
-
     out = str(tmp_path)
-    run(tuning_dir(out, paper), 5.0)
+    finished_run(tuning_dir(out, paper), 5.0)
     assert choice_check(protocol, out, [1, 2, 3]) == ""  # the paper's setting leads: nothing to check
-    run(tuning_dir(out, tuned), 9.0)
+    finished_run(tuning_dir(out, tuned), 9.0)
     assert choice_check(protocol, out, [1, 2, 3]) == ""  # no report run yet
-    for seed, (p, t) in {1: (6.0, 4.0), 2: (7.0, 4.0), 3: (5.0, 4.0)}.items():
-        run(report_dir(out, paper.slug, seed), p, tested=50.0)
-        run(report_dir(out, tuned.slug, seed), t, tested=99.0)
+    for seed, (p, t) in {1: (6.0, 4.0), 2: (7.0, 4.0), 3: (5.0, 4.0)}.items():  # the report split's scores
+        finished_run(report_dir(out, paper.slug, seed), p, tested=50.0)  # must not be what the check reads
+        finished_run(report_dir(out, tuned.slug, seed), t, tested=99.0)
     check = choice_check(protocol, out, [1, 2, 3, 4])  # seed 4 never ran: left out
     assert "over seeds [1, 2, 3]?" in check
     assert "| loss_weight=3.0 (tuned) | 1 2 3 | 4.00 ± 0.00 | -2.00 [-4.48, +0.48], no difference shown |" in check
@@ -143,15 +145,9 @@ def test_several_tuning_seeds_rank_by_their_mean(tmp_path):
         "mimic: tuning loss_weight=1.0 (seed 0)", "mimic: tuning loss_weight=3.0 (seed 0)",
         "mimic: tuning loss_weight=1.0 (seed 6)", "mimic: tuning loss_weight=3.0 (seed 6)"]
     for setting, seed, miou in ((paper, 0, 5.0), (paper, 6, 9.0), (tuned, 0, 10.0)):
-        folder = tuning_dir(str(tmp_path), setting, seed)
-        os.makedirs(folder)
-        json.dump({"iterations": 4, "val_iteration": 4, "val_metrics": {"mIoU": miou}},
-                  open(os.path.join(folder, "train_summary.json"), "w"))
+        finished_run(tuning_dir(str(tmp_path), setting, seed), miou)
     assert tuning_scores(protocol, str(tmp_path)) == {paper: 7.0}  # weight 3 lacks seed 6: it cannot win yet
-    folder = tuning_dir(str(tmp_path), tuned, 6)
-    os.makedirs(folder)
-    json.dump({"iterations": 4, "val_iteration": 4, "val_metrics": {"mIoU": 2.0}},
-              open(os.path.join(folder, "train_summary.json"), "w"))
+    finished_run(tuning_dir(str(tmp_path), tuned, 6), 2.0)
     assert best_setting(protocol, str(tmp_path)) == paper
     assert "| loss_weight=3.0 | 6.000 ± 5.657 |  |" in tuning_table(protocol, str(tmp_path))
     assert "(tuning split, seeds 0 6)" in tuning_table(protocol, str(tmp_path))
@@ -178,27 +174,18 @@ def test_tuned_runs_wait_for_the_papers_only_while_they_may_be_the_same_runs(tmp
         return ["mimic: paper setting (seed 1)" in after["mimic: tuned setting (seed 1)"],
                 "mimic: paper setting (seed 2)" in after["mimic: tuned setting (seed 2)"]]
 
-    def finish(setting, miou):
-        folder = tuning_dir(out, setting)
-        os.makedirs(folder)
-        json.dump({"iterations": 4, "val_iteration": 4, "val_metrics": {"mIoU": miou}},
-                  open(os.path.join(folder, "train_summary.json"), "w"))
-
     assert waits(out) == [True, True]  # nothing has run: the choice is not known
-    finish(tuned, 9.0)
+    finished_run(tuning_dir(out, tuned), 9.0)
     assert waits(out) == [True, True]  # the paper's grid point has not ended: weight 3 leads only so far
-    finish(paper, 5.0)
+    finished_run(tuning_dir(out, paper), 5.0)
     assert waits(out) == [False, False]  # weight 3 chosen: its runs are its own
-    assert all("mimic: tuning loss_weight=3.0" in step.after for step in arm_steps(protocol, out, "mimic", [1])
-               if step.name.startswith("mimic: tuned"))
+    tuned_step = next(step for step in arm_steps(protocol, out, "mimic", [1]) if step.name.startswith("mimic: tuned"))
+    assert "mimic: tuning loss_weight=3.0" in tuned_step.after  # it still waits for the grid
 
 
 def test_tuned_runs_wait_for_the_papers_when_the_grid_chose_the_papers_setting(tmp_path):
     protocol = load_protocol(MIMIC, {"distiller.loss_weight": [3.0]}, "mIoU")
-    for setting, miou in zip(protocol.settings, (9.0, 5.0)):
-        folder = tuning_dir(str(tmp_path), setting)
-        os.makedirs(folder)
-        json.dump({"iterations": 4, "val_iteration": 4, "val_metrics": {"mIoU": miou}},
-                  open(os.path.join(folder, "train_summary.json"), "w"))
+    for setting, miou in zip(protocol.settings, (9.0, 5.0)):  # the paper's weight 1 leads
+        finished_run(tuning_dir(str(tmp_path), setting), miou)
     tuned = next(step for step in arm_steps(protocol, str(tmp_path), "mimic", [1]) if "tuned" in step.name)
     assert "mimic: paper setting (seed 1)" in tuned.after
