@@ -33,3 +33,21 @@ def alive_table(stats):
                                                    f"{values[0][2]}"}
             for path, values in stats.items()]
     return markdown_table(rows, list(rows[0]))
+
+
+NEARLY_DEAD = 0.01  # a feature with fewer nonzero outputs than this share is a branch that has (nearly) died
+
+
+def dead_feature_warning(path, feature):
+    """A one-line warning when a teacher feature (a recorded tensor) is nearly all zeros, else ``None``. Distilling
+    such a feature pulls the student's onto zeros: on the 3D demo, SECOND's teacher has 0.6 % of its second BEV
+    stage's outputs above zero, and both PointDistiller and the mimic on that stage thin or kill the student's."""
+    if not torch.is_tensor(feature) or feature.numel() == 0:
+        return None
+    share = (feature != 0).float().mean().item()
+    if share >= NEARLY_DEAD:
+        return None
+    return (f"teacher feature '{path}' is nearly dead: {share:.2%} of its outputs on the first batch are nonzero, "
+            "so distilling it pulls the student's onto zeros and can kill that branch (docs/det3d.md, the SECOND "
+            "pair); distil features where the teacher is alive (tools/alive_units.py shows where), unless this one "
+            "is sparse by design")

@@ -10,6 +10,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from mmengine.evaluator import Evaluator
 from torch import nn
 
+from .activity import dead_feature_warning
 from .errors import Diverged, InvalidValue, MissingFile, UnknownKey
 from .data import mix_seed
 from .grad_shares import check_grad_share_interval, grad_share_metrics, gradient_shares
@@ -353,6 +354,8 @@ class DistillModule(L.LightningModule):
                 losses = self.student.loss(data["inputs"], data["data_samples"])
             distill_losses = self.distiller(self.student_recorder.records,
                                             self.teacher_recorder.records, data, self.global_step)
+            if self.global_step == 0:
+                self._warn_dead_teacher_features()
         task_loss, log_vars = self.student.parse_losses(losses)
         total = task_loss + sum(distill_losses.values())
         named = {**{k: v for k, v in log_vars.items() if k != "loss"}, **distill_losses}
@@ -372,6 +375,13 @@ class DistillModule(L.LightningModule):
         if self.distiller is not None:
             self._monitor_masks(batch_size)
         return total
+
+    def _warn_dead_teacher_features(self):
+        """Warn once, on the first step, about each teacher feature the distiller reads that is nearly all zeros."""
+        for path, feature in self.teacher_recorder.records.items():
+            message = dead_feature_warning(path, feature)
+            if message:
+                rank_zero_warn(message)
 
     def _monitor_masks(self, batch_size):
         """Log the statistics of the distiller's learned masks (``train/masks/<module>/<statistic>``) and warn once
