@@ -14,4 +14,5 @@ teacher_forward = 'forward'
 # reference ran them, see MULTILABEL_WEIGHTS).
 distiller = dict(type='DistillationPyramid', levels=('object', 'block', 'global'), multilabel_weights='as_run')
 # Gradient shares every 50 steps (docs/evidence.md; about 0.3% of the training time): what sets the loss weight.
-train_cfg = dict(grad_share_interval=50)
+# Measured at the FPN levels, where the task's gradient and the pyramid's meet (the branches are off the task's path).
+train_cfg = dict(grad_share_interval=50, grad_share_features=['neck'])

@@ -18,7 +18,9 @@ NEW_KEY_PREFIX = "+"  # `--cfg-options +trainer.max_time=...`: add a key the con
 # Keys densekd reads when a config has them: an override may set them without the prefix.
 OPTIONAL_KEYS = {"load_from", "work_dir", "seed", "train_cfg.val_interval", "train_cfg.checkpoint_interval",
                  "train_cfg.log_interval", "train_cfg.best_metric", "train_cfg.keep_all_checkpoints",
-                 "train_cfg.grad_share_interval"}
+                 "train_cfg.grad_share_interval", "train_cfg.grad_share_features"}
+# Keys that change what a run reports about itself, not what it trains: a finished run without them is the same run.
+DIAGNOSTIC_KEYS = {"train_cfg.grad_share_interval", "train_cfg.grad_share_features"}
 # mmengine reads configs through pkg_resources, whose working set two threads can corrupt for the whole
 # process ("Expected str, Requirement, or Distribution"); the demo runner reads configs from its lanes.
 _CONFIG_READ_LOCK = threading.RLock()  # re-entrant: a config may import a plugin that reads one
@@ -167,12 +169,14 @@ def parse_cfg_options(options):
 
 def settings_changed(cfg, dumped_path):
     """The dotted keys whose values differ between ``cfg`` and the config dumped at ``dumped_path`` (a finished
-    run's ``config.py``), both read back from a dump so that tuples and lists compare alike."""
+    run's ``config.py``), both read back from a dump so that tuples and lists compare alike; the diagnostic
+    keys (``DIAGNOSTIC_KEYS``) do not count."""
     with tempfile.TemporaryDirectory() as folder:
         cfg.dump(os.path.join(folder, "config.py"))
         now = config_leaves(read_config(os.path.join(folder, "config.py")).to_dict())
     then = config_leaves(read_config(dumped_path).to_dict())
-    return sorted(key for key in now.keys() | then.keys() if now.get(key, _ABSENT) != then.get(key, _ABSENT))
+    return sorted(key for key in (now.keys() | then.keys()) - DIAGNOSTIC_KEYS
+                  if now.get(key, _ABSENT) != then.get(key, _ABSENT))
 
 
 _ABSENT = object()

@@ -18,6 +18,7 @@ from .training_log import read_logged
 
 METRIC_PREFIX = "train/grad_share/"
 INTERVAL_KEY = "train_cfg.grad_share_interval"
+FEATURES_KEY = "train_cfg.grad_share_features"
 REPORT_POINTS = (("first", 0.0), ("25%", 0.25), ("50%", 0.5), ("75%", 0.75), ("last", 1.0))
 _warned_unreached = set()  # features already warned about (once per process)
 
@@ -30,6 +31,16 @@ def check_grad_share_interval(value):
         raise InvalidValue(f"{INTERVAL_KEY}={value!r}: give a whole number of training steps >= 0 "
                            "(e.g. 50: every 50 steps; 0 turns the diagnostic off)")
     return value
+
+
+def check_grad_share_features(value):
+    """``value`` (a list of student module paths, or None: the distiller's own features) if it is one, else a
+    one-line error naming the key."""
+    if value is None or (isinstance(value, (list, tuple)) and value and all(isinstance(p, str) for p in value)):
+        return value
+    raise InvalidValue(f"{FEATURES_KEY}={value!r}: give a non-empty list of student module paths, e.g. ['neck'] "
+                       "(where the task's gradient and the distiller's meet), or leave it out to measure at the "
+                       "features the distiller reads")
 
 
 def differentiable_features(features):

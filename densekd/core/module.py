@@ -13,7 +13,8 @@ from torch import nn
 from .activity import dead_feature_warning
 from .errors import Diverged, InvalidValue, MissingFile, UnknownKey
 from .data import mix_seed
-from .grad_shares import check_grad_share_interval, grad_share_metrics, gradient_shares
+from .grad_shares import (check_grad_share_features, check_grad_share_interval, grad_share_metrics,
+                          gradient_shares)
 from .masks import collapse_warning, pop_mask_statistics
 from .optim import build_lr_scheduler, build_optimizer
 from .preprocessing import check_own_preprocessing, own_preprocessing, preprocessing_differences
@@ -222,7 +223,7 @@ class DistillModule(L.LightningModule):
     def __init__(self, student: nn.Module, teacher: nn.Module = None, distiller: nn.Module = None,
                  optim_wrapper=None, lr_schedule=None, max_iters=1, evaluators=None, seed=0,
                  teacher_forward="extract_feat", student_forward="extract_feat", dummy_input_size=(64, 64),
-                 teacher_preprocessing=(), grad_share_interval=0):
+                 teacher_preprocessing=(), grad_share_interval=0, grad_share_features=None):
         super().__init__()
         if (teacher is None) != (distiller is None):
             raise InvalidValue("give both a teacher and a distiller, or neither (plain training)")
@@ -235,7 +236,12 @@ class DistillModule(L.LightningModule):
         if teacher is not None:
             teacher.requires_grad_(False)
             check_own_preprocessing(self.teacher_preprocessing, student, teacher, distiller)
-            self.student_recorder = FeatureRecorder(student, distiller.student_features)
+            # Gradient shares are measured where the task's gradient and the distiller's meet: by default the
+            # features the distiller reads, or the given ones (OADP's branches are off the task's path).
+            self.grad_share_features = list(check_grad_share_features(grad_share_features)
+                                            or distiller.student_features)
+            self.student_recorder = FeatureRecorder(
+                student, list(dict.fromkeys([*distiller.student_features, *self.grad_share_features])))
             self.teacher_recorder = FeatureRecorder(teacher, distiller.teacher_features)
             if distiller.lazy:
                 self._materialize(dummy_input_size)
@@ -287,6 +293,7 @@ class DistillModule(L.LightningModule):
             student_forward=cfg.get("student_forward", "extract_feat"),
             teacher_preprocessing=differences,
             grad_share_interval=cfg.train_cfg.get("grad_share_interval", 0),
+            grad_share_features=cfg.train_cfg.get("grad_share_features"),
         )
 
     # --- the teacher stays frozen -------------------------------------------------------------
@@ -398,12 +405,14 @@ class DistillModule(L.LightningModule):
                 rank_zero_warn(message)
 
     def _log_gradient_shares(self, task_loss, distill_losses):
-        """Write each distillation loss's gradient share at each recorded student feature straight to the loggers
+        """Write each distillation loss's gradient share at each of ``grad_share_features`` straight to the loggers
         (rank 0): ``self.log`` would reach them only on ``log_interval`` steps, which need not be these."""
         if self.global_rank != 0:
             return
         scaler = getattr(getattr(self._trainer, "precision_plugin", None), "scaler", None)  # fp16 AMP's
-        shares = gradient_shares(task_loss, distill_losses, self.student_recorder.records,
+        features = {path: self.student_recorder.records[path] for path in self.grad_share_features
+                    if path in self.student_recorder.records}
+        shares = gradient_shares(task_loss, distill_losses, features,
                                  loss_scale=scaler.get_scale() if scaler is not None else 1.0)
         for logger in self.loggers if shares else []:
             logger.log_metrics(grad_share_metrics(shares), step=self.global_step)

@@ -10,10 +10,10 @@ from typing import Callable
 
 from ..core.errors import DensekdError, MissingFile
 from ..core.evidence import comparison_table
-from ..core.grad_shares import grad_share_table, plot_grad_shares, read_grad_shares
+from ..core.grad_shares import METRIC_PREFIX, grad_share_table, plot_grad_shares, read_grad_shares
 from ..core.report import markdown_table
 from ..core.runner import Step, finished_metrics, read_result, schedule_options, train_and_test
-from ..core.training_log import CONVERGENCE_COLUMNS, convergence_row, plot_val_curves, val_curve
+from ..core.training_log import CONVERGENCE_COLUMNS, convergence_row, plot_val_curves, read_logged, val_curve
 from ..core.tuning import arm_steps, choice_check, load_protocol, paired_arms, protocol_arms, report_dir, tuning_steps, tuning_table
 from ..data.manifest import read_json_or_none
 
@@ -195,7 +195,10 @@ def paired_report(spec, out, teacher_dir, plain, work_dirs, protocols, seeds):
                          spec.digits, tuned)
     grids = "\n\n".join(grid_report(run, protocol, os.path.join(out, run.work), seeds, spec.digits)
                         for run, protocol in protocols)
-    return f"{spec.title}\n{table}\n{grids}\n\n{grad_share_report(spec, out, protocols, seeds)}"
+    shares = grad_share_report({f"{run.name}, paper setting (seed {min(seeds)})": report_dir(
+        os.path.join(out, run.work), protocol.paper.slug, min(seeds)) for run, protocol in protocols},
+        os.path.join(out, f"{spec.name}_grad_shares.png"))
+    return f"{spec.title}\n{table}\n{grids}\n\n{shares}"
 
 
 def grid_report(run, protocol, out, seeds, digits):
@@ -234,21 +237,20 @@ def convergence_report(runs, work_dirs, metric, tolerance, png):
             f"{markdown_table(rows, CONVERGENCE_COLUMNS)}\n")
 
 
-def grad_share_report(spec, out, protocols, seeds):
-    """Each distiller's gradient shares over training at the paper's setting (its first report seed): a table
-    per run and ``<out>/<wing>_grad_shares.png``."""
+def grad_share_report(work_dirs, png):
+    """The gradient shares over training of each run in ``{label: work dir}``: a table per run, drawn into ``png``;
+    a run not trained yet, or without the diagnostic, is named with the reason."""
     runs = {}
-    for run, protocol in protocols:
-        work_dir = report_dir(os.path.join(out, run.work), protocol.paper.slug, min(seeds))
+    for label, work_dir in work_dirs.items():
         try:
-            runs[f"{run.name}, paper setting (seed {min(seeds)})"] = read_grad_shares(work_dir)
-        except DensekdError as err:  # not trained yet, or without the diagnostic: say so
-            runs[run.name] = str(err)
-    drawn = {name: series for name, series in runs.items() if not isinstance(series, str)}
+            runs[label] = read_grad_shares(work_dir)
+        except DensekdError as err:
+            runs[label] = str(err)
+    drawn = {label: series for label, series in runs.items() if not isinstance(series, str)}
     if drawn:
-        plot_grad_shares(drawn, os.path.join(out, f"{spec.name}_grad_shares.png"))
-    return "".join(f"Gradient shares, {name}:\n\n{series if isinstance(series, str) else grad_share_table(series)}\n\n"
-                   for name, series in runs.items())
+        plot_grad_shares(drawn, png)
+    return "".join(f"Gradient shares, {label}:\n\n{series if isinstance(series, str) else grad_share_table(series)}\n\n"
+                   for label, series in runs.items())
 
 
 def model_args(models):
@@ -356,6 +358,7 @@ DETECTION = WingSpec(
 
 
 OADP_CONFIG = "configs/demo/oadp_shapes.py"
+OADP_RUN = "OADP: object + block + global"  # the headline run: its gradient shares are reported
 OV_RUNS = [
     Run("OV baseline (text classifier, no distillation)", "configs/demo/ovd_baseline_shapes.py",
         "ovd_baseline_shapes", distilled=False, seconds=800),
@@ -365,7 +368,7 @@ OV_RUNS = [
     Run("OADP: object + block", OADP_CONFIG, "oadp_object_block",
         ("distiller.levels=[object,block]", "model.roi_head.global_head=None"), headline=False, ablation=True,
         seconds=1250),
-    Run("OADP: object + block + global", OADP_CONFIG, "oadp_shapes", seconds=1300),
+    Run(OADP_RUN, OADP_CONFIG, "oadp_shapes", seconds=1300),
 ]
 OV_METRICS = {"AP50 novel": "ov/AP50_novel", "AP50 base": "ov/AP50_base", "AP50 all": "ov/AP50_all"}
 OV_TEACHER_ROW = "teacher: demo CLIP on base-RPN proposals"
@@ -458,6 +461,9 @@ def open_vocabulary_plan(out, seeds, ablation_seeds, full, scale):
             detectors = paired_table((OV_TEACHER_ROW, {0: teacher} if teacher else {}), OV_RUNS, work_dirs,
                                      OV_METRICS, 3) + "\n" + convergence_report(
                 OV_RUNS, work_dirs, "ov/AP50_base", OV_PLATEAU_TOLERANCE, os.path.join(out, "ov_convergence.png"))
+            seed, work_dir = first_with_grad_shares(work_dirs[OADP_RUN])
+            detectors += "\n" + grad_share_report({f"{OADP_RUN} (seed {seed})": work_dir},
+                                                  os.path.join(out, "ov_grad_shares.png"))
         else:
             scores = ({col: f"{teacher[key]:.3f}" for col, key in OV_METRICS.items()} if teacher
                       else {next(iter(OV_METRICS)): "did not finish"})
@@ -474,4 +480,13 @@ def open_vocabulary_plan(out, seeds, ablation_seeds, full, scale):
                 f"{detectors}")
 
     return Wing("ov", steps, report, [png, os.path.join(report_dir, "confusion.png")] +
-                ([os.path.join(out, "ov_convergence.png")] if full else []))
+                ([os.path.join(out, "ov_convergence.png"), os.path.join(out, "ov_grad_shares.png")] if full else []))
+
+
+def first_with_grad_shares(work_dirs):
+    """``(seed, work dir)`` of the first run in ``{seed: work dir}`` that logged gradient shares (else the first
+    one): OADP's first report seed ran before its shares were measured where they can be."""
+    for seed in sorted(work_dirs):
+        if read_logged(work_dirs[seed], METRIC_PREFIX):
+            return seed, work_dirs[seed]
+    return min(work_dirs), work_dirs[min(work_dirs)]

@@ -14,7 +14,7 @@ from conftest import MIMIC_CFG, as_argv, data_options, load_tool, write_training
 from densekd import DistillModule
 from densekd.core.cli import run
 from densekd.core.errors import InvalidValue
-from densekd.core.grad_shares import gradient_shares, grad_share_table, read_grad_shares
+from densekd.core.grad_shares import check_grad_share_features, gradient_shares, grad_share_table, read_grad_shares
 
 report_tool = load_tool("grad_shares")
 train_tool = load_tool("train")
@@ -87,6 +87,13 @@ def test_a_bad_interval_is_a_one_line_error_naming_the_key(interval):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("features", ["neck", [], [3]])
+def test_bad_share_features_are_a_one_line_error_naming_the_key(features):
+    with pytest.raises(InvalidValue, match=r"train_cfg\.grad_share_features=") as err:
+        check_grad_share_features(features)
+    assert "\n" not in str(err.value)
+
+
 def metrics_rows(work_dir):
     (path,) = glob.glob(os.path.join(work_dir, "logs", "version_*", "metrics.csv"))
     with open(path, newline="") as f:
@@ -109,6 +116,19 @@ def test_training_logs_the_shares_at_the_interval_and_nowhere_else(shapes_root, 
     assert all(0 < share < float("inf") for shares in logged.values() for share in shares)
     assert sorted(int(r["step"]) for r in rows if r["train/loss"]) == [1, 3]
     assert sorted(read_grad_shares(str(tmp_path))) == [("loss_mimic", f"neck[{i}]") for i in range(5)]
+
+
+def test_shares_are_measured_at_the_given_features_instead_of_the_distillers(shapes_root, teacher_ckpt, tmp_path,
+                                                                             one_torch_thread):
+    # the mimic reads neck[0..4]; asked for the backbone's stages, which both losses reach, it measures there only
+    options = data_options(shapes_root, iters=1, **{"teacher.checkpoint": teacher_ckpt, "distiller.warmup_iters": 0,
+                                                    "+train_cfg.grad_share_interval": 1,
+                                                    "train_cfg.grad_share_features": "[backbone]"})
+    train_tool.main([MIMIC_CFG, "--work-dir", str(tmp_path), "--accelerator", "cpu", *as_argv(options)])
+    shares = read_grad_shares(str(tmp_path))
+    assert {loss for loss, _ in shares} == {"loss_mimic"}
+    assert sorted(feature for _, feature in shares) == [f"backbone[{i}]" for i in range(len(shares))]
+    assert len(shares) >= 2
 
 
 A = "train/grad_share/loss_mimic/neck[0]"

@@ -113,6 +113,9 @@ def test_a_finished_run_is_skipped_only_when_it_trained_these_settings(tmp_path)
     (run / "train_summary.json").write_text("{}")
     calls = []
     train_only(lambda *args: calls.append(args), config, str(run), 2, options)  # same settings: skipped
+    # a diagnostic changes what the run logs about itself, not what it trains: still the same run
+    train_only(lambda *args: calls.append(args), config, str(run), 2,
+               ["train_cfg.grad_share_interval=7", "train_cfg.grad_share_features=[neck]", *options])
     with pytest.raises(InvalidValue, match=r"other settings than .*\(distiller.whiten_fused\): "
                                            r"move the run away"):
         train_only(lambda *args: calls.append(args), config, str(run), 2,
@@ -284,7 +287,7 @@ def test_the_full_table_pairs_each_arm_with_the_student_alone_and_shows_the_grid
     assert "Gradient shares, student + logit mimic (MSE), paper setting (seed 1):" in table
     assert "| loss_mimic/decode_head.conv_seg | 2 | 0.5 | 1.25 |" in table
     assert (tmp_path / "seg_grad_shares.png").is_file()
-    assert "Gradient shares, student + ACAM-KD:" in table
+    assert "Gradient shares, student + ACAM-KD, paper setting (seed 1):" in table
     # before any grid point finishes (a session that ran the paper seeds first), the paper rows still table
     for setting in ("loss_weight-1.0", "loss_weight-3.0", "loss_weight-0.1", "loss_weight-0.3"):
         (tmp_path / "deeplabv3_mimic_streets" / "tuning" / setting / "train_summary.json").unlink()
@@ -352,17 +355,18 @@ def test_the_full_ov_wing_trains_to_convergence_and_pairs_oadp_with_the_baseline
         (4800, 400, [3600])  # 3x the config's 1600 iterations, validated every 400 on the tuning split
     ov_teacher_side(tmp_path)
 
-    def run(work, seed, novel, curve):
+    def run(work, seed, novel, curve, share=""):
         path = tmp_path / f"seed{seed}" / work
         (path / "logs" / "version_0").mkdir(parents=True)
         (path / "train_summary.json").write_text(json.dumps({"iterations": 4800, "train_time_s": 1}))
         (path / "metrics.json").write_text(json.dumps({"ov/AP50_novel": novel, "ov/AP50_base": 0.8, "ov/AP50_all": 0.6}))
         (path / "logs" / "version_0" / "metrics.csv").write_text(
-            "step,val/ov/AP50_base\n" + "".join(f"{400 * (i + 1) - 1},{v}\n" for i, v in enumerate(curve)))
+            "step,val/ov/AP50_base,train/grad_share/loss_object/neck[0]\n" +
+            "".join(f"{400 * (i + 1) - 1},{v},{share}\n" for i, v in enumerate(curve)))
 
     for seed in (1, 2):
         run("ovd_baseline_shapes", seed, 0.10 + seed / 100, [0.5, 0.7, 0.705])
-        run("oadp_shapes", seed, 0.15 + seed / 50, [0.5, 0.6, 0.7])
+        run("oadp_shapes", seed, 0.15 + seed / 50, [0.5, 0.6, 0.7], share="" if seed == 1 else 0.25)
     run("oadp_object", 1, 0.12, [0.5, 0.8, 0.8])
     report = wing.report()
     assert "| teacher: demo CLIP on base-RPN proposals | 0 | 0.300 | - |" in report
@@ -372,3 +376,8 @@ def test_the_full_ov_wing_trains_to_convergence_and_pairs_oadp_with_the_baseline
     assert "| OV baseline (text classifier, no distillation) (seed 1) | 3 | 0.500 @ 400 | 0.705 @ 1200 | 0.705 @ 1200 | 800 | yes |" in report
     assert "| OADP: object + block + global (seed 2) | 3 | 0.500 @ 400 | 0.700 @ 1200 | 0.700 @ 1200 | 1200 | no: still rising at its last validation |" in report
     assert (tmp_path / "ov_convergence.png").is_file()
+    # seed 1 logged no shares (trained before they were measured at the FPN levels): seed 2's are shown
+    assert "Gradient shares, OADP: object + block + global (seed 2):" in report
+    assert "| loss_object/neck[0] | 0.25 | 0.25 | 0.25 | 0.25 |" in report
+    assert (tmp_path / "ov_grad_shares.png").is_file()
+

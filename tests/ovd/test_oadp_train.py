@@ -14,6 +14,7 @@ from PIL import Image
 
 from conftest import REPO, as_argv, data_options, load_tool
 from densekd.core.config import load_config
+from densekd.core.grad_shares import read_grad_shares
 from densekd.ovd.feature_store import write_store
 from densekd.ovd.splits import OV_COCO_BASE, OV_COCO_NOVEL
 from densekd.ovd.teacher_features import CLIPTargetTeacher, split_images
@@ -90,6 +91,16 @@ def test_oadp_demo_trains_and_reports_ov_ap50(oadp_run, ov_shapes):
         assert 0.0 <= metrics[key] <= 1.0, (key, metrics[key])
     with open(os.path.join(oadp_run, "metrics.json")) as f:
         assert json.load(f)["ov/AP50_novel"] == metrics["ov/AP50_novel"]
+
+
+def test_oadp_demo_logs_each_pyramid_loss_gradient_share_at_the_fpn_levels(oadp_run):
+    # the branches are off the task's path; the FPN levels are where both gradients meet
+    shares = read_grad_shares(oadp_run)
+    assert {loss for loss, _ in shares} == {"loss_object", "loss_block", "loss_block_relation", "loss_block_multilabel",
+                                            "loss_global", "loss_global_multilabel"}
+    assert {feature for _, feature in shares} <= {f"neck[{i}]" for i in range(5)}
+    deepest = max(feature for _, feature in shares)
+    assert {feature for loss, feature in shares if loss == "loss_global"} == {deepest}  # it pools the last level
 
 
 def test_a_training_step_yields_every_pyramid_loss(ov_shapes):
