@@ -487,6 +487,9 @@ def first_with_grad_shares(work_dirs):
     """``(seed, work dir)`` of the first run in ``{seed: work dir}`` that logged gradient shares (else the first
     one): OADP's first report seed ran before its shares were measured where they can be."""
     for seed in sorted(work_dirs):
-        if read_logged(work_dirs[seed], METRIC_PREFIX):
-            return seed, work_dirs[seed]
+        try:
+            if read_logged(work_dirs[seed], METRIC_PREFIX):
+                return seed, work_dirs[seed]
+        except MissingFile:  # not trained yet
+            continue
     return min(work_dirs), work_dirs[min(work_dirs)]

@@ -10,13 +10,15 @@ import time
 
 import pytest
 
+from conftest import write_training_log
 from densekd.core.config import DictAction, load_config, parse_cfg_options
 from densekd.core.errors import InvalidValue, MissingFile, StepFailed
 from densekd.core import runner
 from densekd.core.runner import (Step, ToolRunner, critical_paths, run_steps, schedule_options, threads_per_step,
                                   train_only)
 from densekd.demo.tour import check_schedule, only_steps, parse_args
-from densekd.demo.wings import LIDAR, SECOND, SEGMENTATION, open_vocabulary_plan, picture, wing_plan
+from densekd.demo.wings import (LIDAR, SECOND, SEGMENTATION, first_with_grad_shares, open_vocabulary_plan, picture,
+                                wing_plan)
 
 
 def test_steps_run_after_what_they_need_at_most_jobs_at_a_time_and_a_failure_skips_only_its_dependents():
@@ -381,3 +383,10 @@ def test_the_full_ov_wing_trains_to_convergence_and_pairs_oadp_with_the_baseline
     assert "| loss_object/neck[0] | 0.25 | 0.25 | 0.25 | 0.25 |" in report
     assert (tmp_path / "ov_grad_shares.png").is_file()
 
+
+def test_oadps_shares_come_from_its_first_seed_that_logged_them_skipping_seeds_not_run(tmp_path):
+    runs = {seed: str(tmp_path / f"seed{seed}") for seed in (1, 2, 3)}
+    write_training_log(runs[1], [{"step": 0, "train/loss": 1.0}])  # trained before the shares were measured
+    write_training_log(runs[3], [{"step": 0, "train/grad_share/loss_object/neck[0]": 0.5}])  # seed 2: not run
+    assert first_with_grad_shares(runs) == (3, runs[3])
+    assert first_with_grad_shares({1: runs[1], 2: runs[2]}) == (1, runs[1])  # none: the first, whose report says why
