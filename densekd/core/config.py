@@ -15,12 +15,11 @@ __all__ = ["load_config", "read_config", "config_leaves", "resolve_config_path",
            "default_work_dir", "config_classes", "dataset_meta", "config_value", "check_key_exists"]
 ZOO_SEPARATOR = "::"  # `mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py`: a config shipped inside a library
 NEW_KEY_PREFIX = "+"  # `--cfg-options +trainer.max_time=...`: add a key the config does not have, on purpose
-# Keys densekd reads when a config has them: an override may set them without the prefix.
-OPTIONAL_KEYS = {"load_from", "work_dir", "seed", "train_cfg.val_interval", "train_cfg.checkpoint_interval",
-                 "train_cfg.log_interval", "train_cfg.best_metric", "train_cfg.keep_all_checkpoints",
-                 "train_cfg.grad_share_interval", "train_cfg.grad_share_features"}
 # Keys that change what a run reports about itself, not what it trains: a finished run without them is the same run.
 DIAGNOSTIC_KEYS = {"train_cfg.grad_share_interval", "train_cfg.grad_share_features"}
+# Keys densekd reads when a config has them: an override may set them without the prefix.
+OPTIONAL_KEYS = {"load_from", "work_dir", "seed", "train_cfg.val_interval", "train_cfg.checkpoint_interval",
+                 "train_cfg.log_interval", "train_cfg.best_metric", "train_cfg.keep_all_checkpoints"} | DIAGNOSTIC_KEYS
 # mmengine reads configs through pkg_resources, whose working set two threads can corrupt for the whole
 # process ("Expected str, Requirement, or Distribution"); the demo runner reads configs from its lanes.
 _CONFIG_READ_LOCK = threading.RLock()  # re-entrant: a config may import a plugin that reads one
