@@ -108,6 +108,18 @@ def threads_per_step(jobs, echo=print):
     return threads
 
 
+PACE_MIN_S = 60  # a shorter step is mostly start-up, or found finished and skipped: it says nothing of the pace
+
+
+def work_pace(finished):
+    """How much longer than expected the steps that did real work took: ``finished`` is ``(took, expected)``
+    seconds per finished step; 1 until a step of at least PACE_MIN_S has finished; kept within 0.5-3."""
+    timed = [(took, expected) for took, expected in finished if took >= PACE_MIN_S]
+    if not timed:
+        return 1.0
+    return min(3.0, max(0.5, sum(took for took, _ in timed) / sum(expected for _, expected in timed)))
+
+
 def run_steps(steps, jobs, threads, echo=print):
     """Run ``steps``, ``jobs`` at a time, each once the steps it comes ``after`` are done, the one heading the
     longest chain first; return ``{name: 'done' | 'failed: why' | 'skipped: why'}``. A failed step skips
@@ -128,8 +140,7 @@ def run_steps(steps, jobs, threads, echo=print):
 
     def eta():
         """Remaining expected work over the lanes, scaled by how the finished steps compared to their estimates."""
-        done = [s for s in steps if status.get(s.name) == "done" and took[s.name] > 5]  # 5 s: skipped as finished
-        pace = min(3.0, max(0.5, sum(took[s.name] for s in done) / sum(s.seconds for s in done))) if done else 1.0
+        pace = work_pace([(took[s.name], s.seconds) for s in steps if status.get(s.name) == "done"])
         now = time.perf_counter()
         left = sum(s.seconds for s in pending) + sum(max(0.0, s.seconds * pace - (now - started[s.name])) / pace
                                                      for s in running.values())

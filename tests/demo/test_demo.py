@@ -15,7 +15,7 @@ from densekd.core.config import DictAction, load_config, parse_cfg_options
 from densekd.core.errors import InvalidValue, MissingFile, StepFailed
 from densekd.core import runner
 from densekd.core.runner import (Step, ToolRunner, critical_paths, run_steps, schedule_options, threads_per_step,
-                                  train_only)
+                                  train_only, work_pace)
 from densekd.demo.tour import check_schedule, only_steps, parse_args
 from densekd.demo.wings import (LIDAR, SECOND, SEGMENTATION, first_with_grad_shares, open_vocabulary_plan, picture,
                                 wing_plan)
@@ -57,6 +57,13 @@ def test_the_step_heading_the_longest_chain_starts_first():
     assert critical_paths(steps) == {"short": 5, "teacher": 30, "student": 20}
     with pytest.raises(StepFailed, match="unknown steps \\['nope'\\]"):
         run_steps([Step("a", None, ("nope",))], jobs=1, threads=1)
+
+
+def test_the_eta_pace_comes_from_steps_that_did_real_work():
+    assert work_pace([]) == 1.0
+    assert work_pace([(16, 40), (0, 800)]) == 1.0  # a data check and a finished run found: no pace yet
+    assert work_pace([(16, 40), (3000, 2500), (900, 500)]) == pytest.approx(3900 / 3000)
+    assert work_pace([(600, 100)]) == 3.0 and work_pace([(60, 1000)]) == 0.5  # kept within 0.5-3
 
 
 def test_only_keeps_the_named_steps_and_everything_they_wait_for(tmp_path):
