@@ -2,6 +2,7 @@
 import os
 import re
 from collections import Counter
+from functools import lru_cache
 
 import pytest
 
@@ -31,6 +32,13 @@ def test_heading_anchors_follow_github():
     assert heading_anchors(page) == {"known-limits", "6-evidence-that-takes-one-machines-stay", "known-limits-1"}
 
 
+@lru_cache(maxsize=None)
+def anchors_of(path):
+    """The heading anchors of the page at ``path``, read and parsed once however many links point at it."""
+    with open(path) as f:
+        return heading_anchors(f.read())
+
+
 def broken_links(page, root=REPO):
     with open(os.path.join(root, page)) as f:
         text = f.read()
@@ -42,10 +50,8 @@ def broken_links(page, root=REPO):
         linked = os.path.normpath(os.path.join(root, os.path.dirname(page), path)) if path else os.path.join(root, page)
         if not os.path.exists(linked):
             broken.append(f"{target} (no file {os.path.relpath(linked, root)})")
-        elif anchor and linked.endswith(".md"):
-            with open(linked) as f:
-                if anchor not in heading_anchors(f.read()):
-                    broken.append(f"{target} (no heading with that anchor)")
+        elif anchor and linked.endswith(".md") and anchor not in anchors_of(linked):
+            broken.append(f"{target} (no heading with that anchor)")
     return broken
 
 
