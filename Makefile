@@ -10,7 +10,7 @@ install:  ## create .venv (torch, mmcv built once into ~/.cache/densekd, mmdet, 
 demo: install  ## the first look: each wing's teacher / student alone / distilled student (OV: baseline / OADP), one seed, 40% of the schedules; tables + pictures
 	$(PY) tools/demo.py
 
-demo-full: install  ## the tables of docs/: every distiller tuned on the tuning split, 5 paired seeds on the report split, ablations, the detection demo and the SECOND pair, full schedules (about 23 hours on 2 cores)
+demo-full: install  ## the tables of docs/: every distiller tuned on the tuning split, 5 paired seeds on the report split, ablations, the detection demo and the SECOND pair, full schedules (about 22 hours on 2 cores)
 	$(PY) tools/demo.py --full
 
 test: install  ## the test suite

@@ -199,9 +199,27 @@ def test_every_run_of_the_plans_passes_the_strict_override_check(tmp_path, full)
         options = parsed_options(args)
         cfg = load_config(args[0], options)  # refuses any key the config does not have
         assert cfg.seed == (seed if f"seed{seed}" in args[2] else 0)  # the report seed; teachers and the grid: 0
-        if not full:
+        if not full and not args[2].endswith("lidar_teacher"):  # that teacher trains its whole schedule (below)
             assert 0 < cfg.train_cfg.max_iters < load_config(args[0]).train_cfg.max_iters
     assert all(script == "tools/test.py" for script, _ in calls if script != "tools/train.py")
+
+
+def test_a_wing_teacher_trains_its_factor_of_the_demo_share_of_its_schedule_at_most_all_of_it(tmp_path):
+    def teacher_iterations(spec, scale):
+        calls = []
+        out = str(tmp_path / f"{spec.name}{scale}")  # each in its own folder: a finished run is not trained again
+        teacher = next(s for s in wing_plan(spec, out, [0], [], False, scale).steps if "teacher (" in s.name)
+        teacher.action(recording_tool(calls))
+        args = calls[0][1]
+        return load_config(args[0], parsed_options(args) if "--cfg-options" in args else None).train_cfg.max_iters
+
+    whole = load_config(LIDAR.teacher.config).train_cfg.max_iters
+    assert LIDAR.teacher_factor == 2.5
+    assert teacher_iterations(LIDAR, 0.4) == whole  # the first look: all of it
+    assert teacher_iterations(LIDAR, 0.1) == round(0.25 * whole)
+    assert teacher_iterations(LIDAR, 1.0) == whole
+    seg_whole = load_config(SEGMENTATION.teacher.config).train_cfg.max_iters
+    assert teacher_iterations(SEGMENTATION, 0.4) == round(0.4 * seg_whole)  # factor 1: the students' share
 
 
 def test_the_lidar_table_reads_each_finished_run_and_says_which_did_not_finish(tmp_path):
