@@ -326,7 +326,7 @@ LIDAR = WingSpec(
         "Ped. 3D": "Pedestrian_3D_AP40_moderate_strict", "Cyc. 3D": "Cyclist_3D_AP40_moderate_strict",
         "mean BEV": "Overall_BEV_AP40_moderate", "mean 3D": "Overall_3D_AP40_moderate"}.items()},
     # The first look trains this teacher its whole schedule: at 40 % of it, seed 0 scored 17.3 mean 3D AP40 on the
-    # tuning split and seed 1 47.0, below the student alone; all of it, 81.6 (seed 0). About 7 more minutes of one lane.
+    # tuning split (below the student alone) and seed 1 47.0; all of it, 81.6 (seed 0). About 7 more minutes of one lane.
     digits=1, picture=("bev", report_scans()), teacher_factor=2.5)
 
 # The same scenes, with spconv's sparse convolutions: PointDistiller as the reference ran SECOND (both BEV stages,
