@@ -2,6 +2,8 @@
 
     python tools/pretrain_demo_clip.py                 # ~15 min on 2 CPU cores, then zero-shot eval
     python tools/pretrain_demo_clip.py --eval-only     # zero-shot eval of the saved weights
+    python tools/pretrain_demo_clip.py --reuse results/demo_full/clip/demo_clip.safetensors
+                                                       # copy those weights if this recipe made them from this data
 
 The recipe is ``densekd.ovd.demo_clip`` (its flags: ``DemoClipRecipe``). The weights go to the teacher
 config's ``pretrained`` path as safetensors; ``<out>.json`` next to them records the arguments, the
@@ -22,7 +24,7 @@ import torch
 from densekd.core.cli import run
 from densekd.data.manifest import read_json_or_none, write_json_atomic
 from densekd.ovd.clip_teacher import clip_teacher_spec
-from densekd.ovd.demo_clip import DemoClipRecipe, pretrain_demo_clip, zero_shot_eval
+from densekd.ovd.demo_clip import DemoClipRecipe, pretrain_demo_clip, record_path, reuse_weights, zero_shot_eval
 
 
 def parse_args(argv=None):
@@ -51,6 +53,8 @@ def parse_args(argv=None):
     add("--device", default="cpu", help="torch device for training and evaluation (default: %(default)s)")
     add("--threads", type=int, help="torch CPU threads (default: torch's)")
     add("--eval-only", action="store_true", help="only the zero-shot evaluation of --out")
+    add("--reuse", metavar="WEIGHTS", help="copy these weights (and their record) to --out instead of pretraining "
+        "when their record shows this recipe made them from this model config and these training images")
     add("--no-eval", action="store_true", help="skip the zero-shot evaluation")
     add("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(**{**asdict(DemoClipRecipe()), "warmup": None})
@@ -73,23 +77,27 @@ def main(argv=None):
         if not out or not str(out).endswith(".safetensors"):
             raise ValueError(f"the weights path must end in .safetensors, got {out!r} "
                              f"(from {'--out' if args.out else args.teacher + ' clip_teacher.pretrained'})")
-        record_path = os.path.splitext(out)[0] + ".json"
-        if args.eval_only:
+        record, why_not = reuse_weights(args.reuse, out, spec, args.data, recipe) if args.reuse else (None, None)
+        if record:  # its record holds the zero-shot evaluation of the same weights
+            print(f"reused {args.reuse}: this recipe made them from this data (pretrained in {record['seconds']} s)")
+        elif args.eval_only:
             if not os.path.isfile(out):
                 raise FileNotFoundError(f"no weights at {out} — train first (without --eval-only)")
-            record = read_json_or_none(record_path) or {}
+            record = read_json_or_none(record_path(out)) or {}
         else:
+            if why_not:
+                print(f"not reusing {args.reuse}: {why_not}; pretraining")
             _, summary = pretrain_demo_clip(spec, args.data, out, recipe, args.device, not args.no_progress)
             record = dict(args=vars(args), **summary)
             print(f"trained {args.steps} steps x {args.batch_size} views in {summary['seconds']} s: "
                   f"loss {summary['first_loss']} -> {summary['final_loss']}; wrote {out}")
-        if not args.no_eval:
+        if not (args.no_eval or "reused_from" in record):
             record.update(zero_shot_eval(args.teacher, out, args.data, args.device))
             print(f"\nzero-shot top-1 accuracy (%) on {args.data} val ground-truth boxes:\n{record['zero_shot_table']}")
     except (FileNotFoundError, KeyError, ValueError, FloatingPointError) as err:
         sys.exit(f"pretrain_demo_clip: {err}")
-    write_json_atomic(record_path, record, indent=2)
-    print(f"wrote {record_path}")
+    write_json_atomic(record_path(out), record, indent=2)
+    print(f"wrote {record_path(out)}")
 
 
 if __name__ == "__main__":

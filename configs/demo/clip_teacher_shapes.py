@@ -2,6 +2,9 @@
 # pretrained on the shapes training images with all ten class names, novel ones included: the
 # offline stand-in for web-scale CLIP pretraining. Make the weights (about 15 min on 2 CPU cores):
 #     python tools/pretrain_demo_clip.py
+# or copy the ones the archived demo runs used, which the demo does (pretrains if another recipe or other
+# images made them):
+#     python tools/pretrain_demo_clip.py --reuse results/demo_full/clip/demo_clip.safetensors
 # `model_config_file` registers the open_clip model config named `model_name`; `pretrained` is a
 # local weights file (hub models take an open_clip tag instead).
 #

@@ -24,11 +24,13 @@ Zero-shot evaluation: each held-out (val) ground-truth box is classified by cosi
 the ViLD-ensembled class embeddings, through ``ObjectAwareCLIP`` built from the teacher config:
 plain crops and object-aware embeddings. ``tools/pretrain_demo_clip.py`` is the command line.
 """
+import hashlib
 import json
 import math
 import os
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -39,6 +41,7 @@ from mmdet.structures.bbox import bbox_overlaps
 from torchvision.ops import roi_align
 
 from densekd.core.errors import Diverged, InvalidValue, MissingFile
+from densekd.data.manifest import read_json_or_none
 from densekd.data.shapes import SHAPES_CLASSES
 from densekd.ovd.clip_teacher import ObjectAwareCLIP, object_token_masks, read_rgb
 from densekd.ovd.splits import SHAPES_NOVEL
@@ -52,6 +55,7 @@ __all__ = [
     "caption",
     "embed_views",
     "hard_share",
+    "inputs_digest",
     "learning_rate",
     "load_split",
     "make_optimizer",
@@ -59,7 +63,10 @@ __all__ = [
     "object_token_grid",
     "proposal_like_boxes",
     "pretrain_demo_clip",
+    "record_path",
     "render",
+    "reuse_problem",
+    "reuse_weights",
     "sample_batch",
     "save_clip_weights",
     "scene_windows",
@@ -390,6 +397,7 @@ def pretrain_demo_clip(spec, data_root, out, recipe=None, device="cpu", progress
         final_loss=round(float(np.mean(losses[-20:])), 4),
         loss_every_20_steps=[round(float(np.mean(losses[i:i + 20])), 4) for i in range(0, len(losses), 20)],
         logit_scale=round(model.logit_scale.exp().item(), 2),
+        inputs_sha256=inputs_digest(spec, data_root),
     )
     return model.eval(), summary
 
@@ -406,6 +414,57 @@ def save_clip_weights(model, path):
     os.umask(umask)
     os.chmod(partial, 0o666 & ~umask)  # safetensors creates the file owner-only
     os.replace(partial, path)
+
+
+# ---------------------------------------------------------------------------- reusing finished weights
+def record_path(weights):
+    """The JSON beside a weights file that records how they were made (arguments, losses, zero-shot accuracy)."""
+    return os.path.splitext(weights)[0] + ".json"
+
+
+def inputs_digest(spec, data_root):
+    """sha256 of what pretraining reads besides its recipe: the model's config file and the train split as
+    :func:`load_split` decodes it (pixels, boxes, labels)."""
+    digest = hashlib.sha256()
+    if spec.get("model_config_file"):
+        with open(spec["model_config_file"], "rb") as f:
+            digest.update(f.read())
+    for tensor in load_split(data_root, "train"):
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def reuse_problem(record, spec, recipe, digest):
+    """Why the weights a pretraining ``record`` (the JSON beside them) describes are not what pretraining
+    ``spec`` with ``recipe`` on inputs of ``digest`` (:func:`inputs_digest`) would make; None when they are."""
+    if record is None:
+        return "no record (.json) beside them"
+    if record.get("model_name") != spec["model_name"]:
+        return f"another model ({record.get('model_name')!r}, not {spec['model_name']!r})"
+    recorded = record.get("args", {})
+    changed = [f"{name}={recorded.get(name)!r} (now {value!r})"
+               for name, value in json.loads(json.dumps(asdict(recipe))).items() if recorded.get(name) != value]
+    if changed:
+        return "another recipe: " + ", ".join(changed)
+    if record.get("inputs_sha256") != digest:
+        return "another model config or other training images (their sha256 differs)"
+    return None
+
+
+def reuse_weights(source, out, spec, data_root, recipe):
+    """Copy the weights at ``source`` (and their record) to ``out`` when pretraining ``spec`` with ``recipe`` on
+    ``data_root`` would make them: ``(record, None)``; else ``(None, why not)`` and nothing is written."""
+    if not os.path.isfile(source):
+        return None, f"no weights at {source}"
+    record = read_json_or_none(record_path(source))
+    why = reuse_problem(record, spec, recipe, inputs_digest(spec, data_root))
+    if why:
+        return None, why
+    if os.path.abspath(source) != os.path.abspath(out):
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        shutil.copyfile(source, f"{out}.partial")
+        os.replace(f"{out}.partial", out)
+    return {**record, "weights": out, "reused_from": source}, None
 
 
 # ---------------------------------------------------------------------------- zero-shot evaluation

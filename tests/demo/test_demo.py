@@ -10,15 +10,15 @@ import time
 
 import pytest
 
-from conftest import write_training_log
+from conftest import REPO, write_training_log
 from densekd.core.config import DictAction, load_config, parse_cfg_options
 from densekd.core.errors import InvalidValue, MissingFile, StepFailed
 from densekd.core import runner
 from densekd.core.runner import (Step, ToolRunner, critical_paths, run_steps, schedule_options, threads_per_step,
                                   train_only, work_pace)
 from densekd.demo.tour import check_schedule, only_steps, parse_args
-from densekd.demo.wings import (LIDAR, SECOND, SEGMENTATION, first_with_grad_shares, open_vocabulary_plan, picture,
-                                wing_plan)
+from densekd.demo.wings import (CLIP_STEP, LIDAR, RELEASED_CLIP, SECOND, SEGMENTATION, first_with_grad_shares,
+                                open_vocabulary_plan, picture, wing_plan)
 
 
 def test_steps_run_after_what_they_need_at_most_jobs_at_a_time_and_a_failure_skips_only_its_dependents():
@@ -352,13 +352,27 @@ def test_the_ov_table_opens_with_the_clip_teacher_as_a_detector_scored_at_its_ow
     table = wing.report().split("Open-vocabulary detectors")[1]
     assert table.splitlines()[3] == "| teacher: demo CLIP on base-RPN proposals | - | 0.500 | 0.800 | 0.710 | - |"
     assert "One seed ranks nothing" in table
+    assert f"Demo CLIP (the released weights {RELEASED_CLIP}, pretrained by tools/pretrain_demo_clip.py in 988 s)" \
+        in wing.report()
+
+
+def test_the_ov_wing_copies_the_released_demo_clip_rather_than_pretraining_it(tmp_path):
+    wing = open_vocabulary_plan(str(tmp_path), [0], [], False, 0.4)
+    step = next(s for s in wing.steps if s.name == CLIP_STEP)
+    calls = []
+    step.action(recording_tool(calls))
+    (script, args), = calls  # the tool decides: it copies them if this recipe made them from this data
+    assert script == "tools/pretrain_demo_clip.py" and args[args.index("--reuse") + 1] == RELEASED_CLIP
+    assert os.path.isfile(os.path.join(REPO, RELEASED_CLIP)) and step.seconds < 60  # so the first look's estimate leaves it out
+    assert all(CLIP_STEP in s.after for s in wing.steps if s.name.startswith("ov: CLIP feature cache"))
 
 
 def ov_teacher_side(tmp_path, detector=True):
     """The files the OV report reads besides its detectors: the CLIP's zero-shot table, the proposal report,
     the RPN's recall and (``detector``) the CLIP teacher as a detector."""
     (tmp_path / "clip").mkdir()
-    (tmp_path / "clip" / "demo_clip.json").write_text(json.dumps({"zero_shot_table": "ZS", "logit_scale": 31.5}))
+    (tmp_path / "clip" / "demo_clip.json").write_text(json.dumps(
+        {"zero_shot_table": "ZS", "logit_scale": 31.5, "seconds": 988.1, "reused_from": RELEASED_CLIP}))
     (tmp_path / "clip_proposals").mkdir()
     (tmp_path / "clip_proposals" / "report.md").write_text("CONFUSION")
     rpn = tmp_path / "rpn_shapes_base"

@@ -159,6 +159,27 @@ def test_same_seed_same_weights(shapes_root, teacher_config, tmp_path):
     assert all(torch.equal(first[k], second[k]) for k in first)
 
 
+def test_reuse_copies_weights_only_where_this_recipe_made_them_from_this_data(shapes_root, teacher_config, tmp_path,
+                                                                             capsys):
+    made, copy, other = (str(tmp_path / f"{name}.safetensors") for name in ("made", "copy", "other"))
+    pdc.main(short_run(shapes_root, teacher_config, "--out", made, "--no-eval"))
+    pdc.main(short_run(shapes_root, teacher_config, "--out", copy, "--reuse", made))
+    assert "reused" in capsys.readouterr().out
+    assert open(made, "rb").read() == open(copy, "rb").read()
+    record = json.load(open(demo_clip.record_path(copy)))
+    assert (record["reused_from"], record["weights"]) == (made, copy)
+    pdc.main(short_run(shapes_root, teacher_config, "--out", other, "--reuse", made, "--steps", "2", "--no-eval"))
+    assert "not reusing" in capsys.readouterr().out  # another recipe: pretrained
+    assert json.load(open(demo_clip.record_path(other)))["args"]["steps"] == 2
+    spec, recipe = clip_teacher_spec(teacher_config), DemoClipRecipe(steps=4, batch_size=12, warmup=1, curriculum=0)
+    made_record = json.load(open(demo_clip.record_path(made)))
+    assert demo_clip.reuse_problem(made_record, spec, recipe, demo_clip.inputs_digest(spec, shapes_root)) is None
+    assert "steps=4 (now 2)" in demo_clip.reuse_problem(made_record, spec, DemoClipRecipe(
+        steps=2, batch_size=12, warmup=1, curriculum=0), made_record["inputs_sha256"])
+    assert "other training images" in demo_clip.reuse_problem(made_record, spec, recipe, "0" * 64)
+    assert "no record" in demo_clip.reuse_problem(None, spec, recipe, "0" * 64)
+
+
 def test_clear_errors(shapes_root, teacher_config, tmp_path):
     with pytest.raises(SystemExit, match="no weights at"):
         pdc.main(short_run(shapes_root, teacher_config, "--eval-only", "--out", str(tmp_path / "none.safetensors")))
