@@ -62,7 +62,9 @@ class WingSpec:
     runs: list
     metrics: dict  # table column -> metrics.json key
     digits: int = 3
-    teacher_factor: float = 1.0  # the teacher trains this multiple of the demo's share of its schedule, at most all
+    # Below full schedules (the first look), the teacher trains this multiple of the students' share of its own
+    # schedule, at most all of it; at full schedules, all of it.
+    teacher_factor: float = 1.0
     picture: tuple = ()  # (tools/visualize.py mode, () -> the report images or scans to draw)
 
 
@@ -143,7 +145,7 @@ def wing_plan(spec, out, seeds, ablation_seeds, full, scale):
     data = Step(f"{spec.name}: demo data", lambda tool: tool("tools/make_demo_data.py", *spec.data),
                 seconds=40, log=log_path(out, f"{spec.name}_data"))
     teacher_dir = os.path.join(out, spec.teacher.work)
-    teacher_scale = max(scale, min(1.0, scale * spec.teacher_factor))
+    teacher_scale = scale if scale >= 1 else min(1.0, scale * spec.teacher_factor)
     teacher_schedule = schedule_options(spec.teacher.config, teacher_scale)
     teacher = Step(f"{spec.name}: {spec.teacher.name}", lambda tool: train_and_test(
         tool, spec.teacher.config, teacher_dir, 0, teacher_schedule),
@@ -304,7 +306,10 @@ SEGMENTATION = WingSpec(
      Run("ACAM-KD: channel masks only", "configs/demo/deeplabv3_acam_streets.py", "deeplabv3_acam_channel",
          ("distiller.masks=[channel]",), headline=False, ablation=True, seconds=330)],
     {"mIoU": "mIoU", "mAcc": "mAcc", "aAcc": "aAcc"}, digits=2,
-    picture=("seg", report_images("data/cityscapes_synthetic/leftImg8bit/test/*/*_leftImg8bit.png")))
+    picture=("seg", report_images("data/cityscapes_synthetic/leftImg8bit/test/*/*_leftImg8bit.png")),
+    # Its schedule is 3x its students' (4800 iterations); the first look trains it 2x theirs (1280, 592 s alone):
+    # 27.91 mIoU on the report split (seed 0), 8 points over the student alone (19.86); 1920 gave 30.17.
+    teacher_factor=2 / 3)
 
 KITTI = "Kitti metric/pred_instances_3d/KITTI/"
 LIDAR = WingSpec(

@@ -204,7 +204,7 @@ def test_every_run_of_the_plans_passes_the_strict_override_check(tmp_path, full)
     assert all(script == "tools/test.py" for script, _ in calls if script != "tools/train.py")
 
 
-def test_a_wing_teacher_trains_its_factor_of_the_demo_share_of_its_schedule_at_most_all_of_it(tmp_path):
+def test_a_wing_teacher_trains_its_factor_of_the_students_share_below_full_schedules_and_all_at_full(tmp_path):
     def teacher_iterations(spec, scale):
         calls = []
         out = str(tmp_path / f"{spec.name}{scale}")  # each in its own folder: a finished run is not trained again
@@ -219,7 +219,10 @@ def test_a_wing_teacher_trains_its_factor_of_the_demo_share_of_its_schedule_at_m
     assert teacher_iterations(LIDAR, 0.1) == round(0.25 * whole)
     assert teacher_iterations(LIDAR, 1.0) == whole
     seg_whole = load_config(SEGMENTATION.teacher.config).train_cfg.max_iters
-    assert teacher_iterations(SEGMENTATION, 0.4) == round(0.4 * seg_whole)  # factor 1: the students' share
+    student = load_config(SEGMENTATION.runs[0].config).train_cfg.max_iters
+    assert seg_whole == 3 * student and SEGMENTATION.teacher_factor == pytest.approx(2 / 3)
+    assert teacher_iterations(SEGMENTATION, 0.4) == 2 * round(0.4 * student)  # the first look: twice its students'
+    assert teacher_iterations(SEGMENTATION, 1.0) == seg_whole  # full schedules: all of it, 3x its students'
 
 
 def test_the_lidar_table_reads_each_finished_run_and_says_which_did_not_finish(tmp_path):
