@@ -397,7 +397,7 @@ def pretrain_demo_clip(spec, data_root, out, recipe=None, device="cpu", progress
         final_loss=round(float(np.mean(losses[-20:])), 4),
         loss_every_20_steps=[round(float(np.mean(losses[i:i + 20])), 4) for i in range(0, len(losses), 20)],
         logit_scale=round(model.logit_scale.exp().item(), 2),
-        inputs_sha256=inputs_digest(spec, data_root),
+        inputs_sha256=inputs_digest(spec, data_root, data),
     )
     return model.eval(), summary
 
@@ -422,14 +422,14 @@ def record_path(weights):
     return os.path.splitext(weights)[0] + ".json"
 
 
-def inputs_digest(spec, data_root):
+def inputs_digest(spec, data_root, train=None):
     """sha256 of what pretraining reads besides its recipe: the model's config file and the train split as
-    :func:`load_split` decodes it (pixels, boxes, labels)."""
+    :func:`load_split` decodes it (pixels, boxes, labels); ``train``: that split, when already loaded."""
     digest = hashlib.sha256()
     if spec.get("model_config_file"):
         with open(spec["model_config_file"], "rb") as f:
             digest.update(f.read())
-    for tensor in load_split(data_root, "train"):
+    for tensor in train if train is not None else load_split(data_root, "train"):
         digest.update(tensor.contiguous().numpy().tobytes())
     return digest.hexdigest()
 
